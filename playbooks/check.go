@@ -44,9 +44,12 @@ func (pb *Playbook) check() hcl.Diagnostics {
 		seenH[s.Name] = s
 	}
 
+	localsOK := true
 	for _, l := range pb.Locals {
 		for _, tr := range l.Expr.Variables() {
-			diags = append(diags, pb.checkRef(tr, refLocal, 0)...)
+			d := pb.checkRef(tr, refLocal, 0)
+			localsOK = localsOK && !d.HasErrors()
+			diags = append(diags, d...)
 		}
 	}
 	all := append(append([]*Step{}, pb.Steps...), pb.Handlers...)
@@ -55,8 +58,11 @@ func (pb *Playbook) check() hcl.Diagnostics {
 		if s.Handler {
 			visible = len(pb.Steps)
 		}
+		s.refsOK = true
 		for _, tr := range pb.stepTraversals(s) {
-			diags = append(diags, pb.checkRef(tr, refStep, visible)...)
+			d := pb.checkRef(tr, refStep, visible)
+			s.refsOK = s.refsOK && !d.HasErrors()
+			diags = append(diags, d...)
 		}
 		for _, n := range s.Notify {
 			if pb.HandlerByName(n) == nil {
@@ -64,12 +70,12 @@ func (pb *Playbook) check() hcl.Diagnostics {
 					Severity: hcl.DiagError,
 					Summary:  "Unknown handler",
 					Detail:   fmt.Sprintf("notify names %q, but no handler has that name.%s", n, didYouMean(n, handlerNames(pb.Handlers))),
-					Subject:  notifyRange(s),
+					Subject:  s.NotifyRange.Ptr(),
 				})
 			}
 		}
 	}
-	if diags.HasErrors() {
+	if !localsOK {
 		return diags
 	}
 	return append(diags, pb.typeCheck()...)
@@ -81,15 +87,6 @@ func handlerNames(hs []*Step) []string {
 		out = append(out, h.Name)
 	}
 	return out
-}
-
-func notifyRange(s *Step) *hcl.Range {
-	if attrs, d := s.Body.JustAttributes(); !d.HasErrors() {
-		if a, ok := attrs["notify"]; ok {
-			return a.Expr.Range().Ptr()
-		}
-	}
-	return s.DeclRange.Ptr()
 }
 
 // stepTraversals lists every reference in a step: its when condition and
@@ -247,11 +244,14 @@ func (pb *Playbook) typeCheck() hcl.Diagnostics {
 
 func (sc *Scope) typeCheckStep(s *Step) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	if !s.refsOK {
+		return nil
+	}
 	if s.When != nil {
 		_, _, d := sc.When(s)
 		diags = append(diags, d...)
 	}
-	if _, ok := sc.pb.opts.Kinds[s.Kind]; ok {
+	if _, ok := sc.pb.opts.Kinds[s.Kind]; ok && s.structureOK {
 		_, d := sc.Decode(s)
 		diags = append(diags, d...)
 	}

@@ -96,10 +96,13 @@ type Step struct {
 	When        hcl.Expression // nil: always
 	WhenText    string         // source text of When, for skip reasons
 	Notify      []string
+	NotifyRange hcl.Range
 	Timeout     time.Duration // 0: the runner's default
 	Body        hcl.Body      // the kind-specific rest of the block
 	DeclRange   hcl.Range
 	index       int
+	structureOK bool
+	refsOK      bool
 }
 
 // Address is how the step is named in plans and reports: KIND.NAME.
@@ -325,6 +328,7 @@ func (pb *Playbook) decodeStep(block *hcl.Block) (*Step, hcl.Diagnostics) {
 		names, d := staticStringList(a.Expr)
 		diags = append(diags, d...)
 		s.Notify = names
+		s.NotifyRange = a.Expr.Range()
 	}
 	if a, ok := content.Attributes["timeout"]; ok {
 		text, d := staticString(a.Expr)
@@ -343,7 +347,11 @@ func (pb *Playbook) decodeStep(block *hcl.Block) (*Step, hcl.Diagnostics) {
 		}
 	}
 	if ok {
-		_ = kind // the body is checked against the kind's spec in check()
+		// Unsupported and missing arguments need no evaluation: report
+		// them now, with every other problem.
+		_, d := rest.Content(hcldec.ImpliedSchema(kind.Spec))
+		diags = append(diags, d...)
+		s.structureOK = !d.HasErrors()
 	}
 	return s, diags
 }

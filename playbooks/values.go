@@ -222,18 +222,21 @@ func (vs *VarSet) typed(v *Variable, a assigned, hostName string) (cty.Value, hc
 			val = cty.StringVal(*a.raw)
 		} else {
 			expr, d := hclsyntax.ParseExpression([]byte(*a.raw), where, hcl.InitialPos)
+			if !d.HasErrors() {
+				val, d = expr.Value(nil)
+			}
 			if d.HasErrors() {
+				shown := fmt.Sprintf("%q", *a.raw)
+				if v.Sensitive {
+					shown = "the value"
+				}
 				return cty.NilVal, hcl.Diagnostics{{
 					Severity: hcl.DiagError,
 					Summary:  "Invalid value for variable",
-					Detail:   fmt.Sprintf("var.%s from %s: %q is not a valid %s value.", v.Name, where, *a.raw, typeexpr.TypeString(v.Type)),
-					Subject:  v.DeclRange.Ptr(),
+					Detail: fmt.Sprintf("var.%s from %s must be %s: %s is not such a value (write it as an HCL literal, e.g. [\"a\", \"b\"] for a list).",
+						v.Name, where, typeexpr.TypeString(v.Type), shown),
+					Subject: v.DeclRange.Ptr(),
 				}}
-			}
-			var d2 hcl.Diagnostics
-			val, d2 = expr.Value(nil)
-			if d2.HasErrors() {
-				return cty.NilVal, d2
 			}
 		}
 	}

@@ -1,0 +1,4 @@
+variable "port" {
+  type    = number
+  default = "five" # ERROR: Invalid default value for variable
+}

@@ -1,0 +1,7 @@
+step "command" "first" {
+  cmd = "true"
+}
+
+step "command" "second" {
+  cmd = step.first.output # ERROR: Unsupported step output
+}

@@ -1,0 +1,4 @@
+step "command" "x" {
+  cmd     = "true"
+  timeout = "soon" # ERROR: Invalid timeout
+}

@@ -1,0 +1,8 @@
+step "command" "same" {
+  cmd = "true"
+}
+
+step "file" "same" { # ERROR: Duplicate step
+  path    = "/x"
+  content = ""
+}

@@ -1,0 +1,7 @@
+variable "a" {
+  default = 1
+}
+
+variable "a" { # ERROR: Duplicate variable
+  default = 2
+}

@@ -1,0 +1,3 @@
+step "command" "x" {
+  cmd = host.ip # ERROR: Unsupported attribute of host
+}

@@ -1,0 +1,3 @@
+step "file" "x" { # ERROR: Missing required argument
+  path = "/etc/x"
+}

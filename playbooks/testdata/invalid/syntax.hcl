@@ -1,0 +1,3 @@
+step "command" "x" {
+  cmd = = "true" # ERROR: Invalid expression
+}

@@ -1,0 +1,7 @@
+locals {
+  a = "1"
+}
+
+step "command" "x" {
+  cmd = local.b # ERROR: Reference to undeclared local value
+}

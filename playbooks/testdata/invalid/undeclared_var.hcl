@@ -1,0 +1,7 @@
+variable "region" {
+  type = string
+}
+
+step "command" "x" {
+  cmd = "echo ${var.regoin}" # ERROR: Reference to undeclared variable
+}

@@ -1,0 +1,5 @@
+step "command" "x" {
+  cmd     = "true"
+  creates = "/x"
+  cwd     = "/tmp" # ERROR: Unsupported argument
+}

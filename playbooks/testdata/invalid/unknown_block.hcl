@@ -1,0 +1,3 @@
+stepp "command" "x" { # ERROR: Unsupported block type
+  cmd = "true"
+}

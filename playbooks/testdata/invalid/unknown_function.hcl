@@ -1,0 +1,3 @@
+step "command" "x" {
+  cmd = uppercase("true") # ERROR: Call to unknown function
+}

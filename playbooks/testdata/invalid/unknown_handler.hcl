@@ -1,0 +1,8 @@
+step "command" "x" {
+  cmd    = "true"
+  notify = ["restrat"] # ERROR: Unknown handler
+}
+
+handler "command" "restart" {
+  cmd = "true"
+}

@@ -1,0 +1,3 @@
+step "comand" "x" { # ERROR: Unknown step kind
+  cmd = "true"
+}

@@ -1,0 +1,4 @@
+step "command" "x" {
+  cmd  = "true"
+  when = "yes please" # ERROR: Invalid when condition
+}

@@ -1,0 +1,3 @@
+step "command" "hello" {
+  cmd = "true"
+}

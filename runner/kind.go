@@ -1,0 +1,108 @@
+package runner
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/smcfleet/smcfleet/internal/redact"
+	"github.com/smcfleet/smcfleet/playbooks"
+)
+
+// Kind is a step kind: how its body is decoded and how it checks and
+// applies its change.
+type Kind struct {
+	Name    string
+	Summary string
+	Spec    hcldec.ObjectSpec
+	Outputs cty.Type
+	// New builds the action from a wholly known, decoded body. Sensitive
+	// marks are still on cfg so the kind can hide secret content.
+	New func(cfg cty.Value) (Action, error)
+}
+
+// Action is one step on one host. Check is read-only and is the whole of a
+// plan; apply runs Check, then Apply with the change Check returned, so a
+// dry run and a real run share one code path.
+type Action interface {
+	Check(ctx context.Context, env *Env) (*Change, error)
+	Apply(ctx context.Context, env *Env, ch *Change) (cty.Value, error)
+}
+
+// ActionType says what a step would do or did.
+type ActionType string
+
+const (
+	ActionNone    ActionType = "none"    // already in the desired state
+	ActionCreate  ActionType = "create"  // a file or entry will be created
+	ActionUpdate  ActionType = "update"  // an existing file or entry will change
+	ActionRun     ActionType = "run"     // a command will run
+	ActionSkip    ActionType = "skip"    // when = false, or a guard said no
+	ActionUnknown ActionType = "unknown" // depends on values known only during apply
+)
+
+// Changes reports whether the action changes the host.
+func (a ActionType) Changes() bool {
+	return a == ActionCreate || a == ActionUpdate || a == ActionRun
+}
+
+// Change is what Check found.
+type Change struct {
+	Action ActionType
+	// Summary is one line: what and where ("/etc/x (backup /etc/x.bak)").
+	Summary string
+	// Diff is a unified diff, already free of sensitive content.
+	Diff string
+	// Details are extra lines shown under the step.
+	Details []string
+	// Outputs, when set, are the step's outputs as known after Check
+	// (for a step with nothing to do they are final).
+	Outputs cty.Value
+	// State carries kind-private data from Check to Apply.
+	State any
+}
+
+// Env is what an action may use on its host.
+type Env struct {
+	Conn   Conn
+	Host   Target
+	Redact *redact.Redactor
+	// Warn records a warning on the step's result.
+	Warn func(msg string)
+	// Timeout is the step's time limit (commands are stopped after it).
+	Timeout time.Duration
+}
+
+// Registry is the set of step kinds a run may use.
+type Registry map[string]*Kind
+
+// DefaultKinds returns the built-in step kinds.
+func DefaultKinds() Registry {
+	r := Registry{}
+	for _, k := range []*Kind{fileKind(), commandKind(), fetchKind()} {
+		r[k.Name] = k
+	}
+	return r
+}
+
+// Schemas is what the playbook loader needs to check bodies.
+func (r Registry) Schemas() map[string]playbooks.KindSchema {
+	out := map[string]playbooks.KindSchema{}
+	for name, k := range r {
+		out[name] = playbooks.KindSchema{Spec: k.Spec, Outputs: k.Outputs}
+	}
+	return out
+}
+
+// Names lists the kinds, sorted.
+func (r Registry) Names() []string {
+	var out []string
+	for n := range r {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

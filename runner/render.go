@@ -1,0 +1,241 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+)
+
+// Printer renders a run for people: in plan mode one block per host as it
+// finishes; in apply mode one line per step as it happens; then a recap.
+// Colour is used only when asked (the CLI asks on a terminal).
+type Printer struct {
+	mu    sync.Mutex
+	w     io.Writer
+	mode  Mode
+	color bool
+	quiet bool
+}
+
+// NewPrinter returns a Printer writing to w.
+func NewPrinter(w io.Writer, mode Mode, color bool) *Printer {
+	return &Printer{w: w, mode: mode, color: color}
+}
+
+// SetQuiet prints only changes, warnings and failures.
+func (p *Printer) SetQuiet(q bool) { p.quiet = q }
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+	ansiDim    = "\x1b[2m"
+)
+
+func (p *Printer) c(code, s string) string {
+	if !p.color {
+		return s
+	}
+	return code + s + ansiReset
+}
+
+// HostStarted implements Observer.
+func (p *Printer) HostStarted(string) {}
+
+// StepFinished implements Observer: apply mode prints each step at once.
+func (p *Printer) StepFinished(host string, r *StepResult) {
+	if p.mode != ModeApply {
+		return
+	}
+	if p.quiet && r.Status != StepChanged && r.Status != StepFailed && len(r.Warnings) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %s\n", p.c(ansiBold, host), p.stepLine(r))
+	p.stepBody(&b, r, "    ")
+	io.WriteString(p.w, b.String())
+}
+
+// HostFinished implements Observer: plan mode prints the host's block.
+func (p *Printer) HostFinished(h *HostResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	if p.mode == ModePlan {
+		if p.quiet && h.Status == HostOK {
+			return
+		}
+		p.hostBlock(&b, h)
+	} else if h.Status == HostUnreachable || (h.Status == HostFailed && len(h.Steps) == 0) || h.Status == HostInterrupted && len(h.Steps) == 0 {
+		fmt.Fprintf(&b, "%s  %s %s\n", p.c(ansiBold, h.Name), p.c(ansiRed, h.Status+":"), h.Error)
+	}
+	io.WriteString(p.w, b.String())
+}
+
+func (p *Printer) hostBlock(b *strings.Builder, h *HostResult) {
+	head := fmt.Sprintf("%s (%s)", h.Name, h.Address)
+	switch h.Status {
+	case HostUnreachable, HostFailed, HostInterrupted:
+		fmt.Fprintf(b, "%s: %s\n", p.c(ansiBold, head), p.c(ansiRed, h.Status))
+		if h.Error != "" {
+			fmt.Fprintf(b, "  %s\n", indentLines(h.Error, "  "))
+		}
+	case HostChanged:
+		fmt.Fprintf(b, "%s: %s\n", p.c(ansiBold, head), p.c(ansiYellow, fmt.Sprintf("%d to change", h.Counts.Changed)))
+	default:
+		fmt.Fprintf(b, "%s: %s\n", p.c(ansiBold, head), p.c(ansiGreen, "no changes"))
+	}
+	for _, r := range h.Steps {
+		if p.quiet && r.Status == StepUnchanged {
+			continue
+		}
+		fmt.Fprintf(b, "  %s\n", p.stepLine(r))
+		p.stepBody(b, r, "      ")
+	}
+	for _, r := range h.Handlers {
+		fmt.Fprintf(b, "  %s\n", p.stepLine(r))
+		p.stepBody(b, r, "      ")
+	}
+	b.WriteString("\n")
+}
+
+// symbols: + create, ~ update, > run, = unchanged, / skipped,
+// ? decided during apply, ! failed, . not run.
+func (p *Printer) stepLine(r *StepResult) string {
+	addr := r.Address
+	if r.Handler {
+		addr = "handler " + r.Kind + "." + r.Name
+	}
+	var sym, word, color string
+	switch r.Status {
+	case StepFailed:
+		sym, word, color = "!", "failed", ansiRed
+	case StepSkipped:
+		sym, word, color = "/", "skipped", ansiDim
+	case StepNotRun:
+		sym, word, color = ".", "not run", ansiDim
+	case StepUnchanged:
+		sym, word, color = "=", "unchanged", ansiDim
+	default:
+		switch r.Action {
+		case ActionCreate:
+			sym, word, color = "+", "create", ansiGreen
+		case ActionUpdate:
+			sym, word, color = "~", "update", ansiYellow
+		case ActionRun:
+			sym, word, color = ">", "run", ansiCyan
+		case ActionUnknown:
+			sym, word, color = "?", "decided during apply", ansiCyan
+		}
+		if r.Status == StepChanged {
+			word = "changed"
+		}
+		if r.Handler && r.Status == StepPlanned {
+			word = "would run"
+		}
+	}
+	line := fmt.Sprintf("%s %s  %s", p.c(color, sym), addr, p.c(color, word))
+	detail := r.Summary
+	switch r.Status {
+	case StepSkipped, StepNotRun:
+		detail = r.Reason
+	case StepFailed:
+		detail = r.Error
+	}
+	if detail != "" {
+		line += ": " + indentLines(detail, "    ")
+	}
+	if len(r.NotifiedBy) > 0 {
+		line += " (notified by " + strings.Join(r.NotifiedBy, ", ") + ")"
+	}
+	return line
+}
+
+func (p *Printer) stepBody(b *strings.Builder, r *StepResult, indent string) {
+	for _, d := range r.Details {
+		fmt.Fprintf(b, "%s%s\n", indent, d)
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(b, "%s%s %s\n", indent, p.c(ansiYellow, "warning:"), w)
+	}
+	if r.Diff == "" || r.Status == StepUnchanged {
+		return
+	}
+	for _, line := range strings.Split(r.Diff, "\n") {
+		switch {
+		case strings.HasPrefix(line, "+++"), strings.HasPrefix(line, "---"):
+			line = p.c(ansiBold, line)
+		case strings.HasPrefix(line, "+"):
+			line = p.c(ansiGreen, line)
+		case strings.HasPrefix(line, "-"):
+			line = p.c(ansiRed, line)
+		case strings.HasPrefix(line, "@@"):
+			line = p.c(ansiCyan, line)
+		}
+		fmt.Fprintf(b, "%s%s\n", indent, line)
+	}
+}
+
+// Recap prints the closing summary: per host in apply mode, then one line.
+func (p *Printer) Recap(rep *Report) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	s := rep.Summary
+	if rep.Kind == ModeApply {
+		b.WriteString("\nRecap:\n")
+		width := 4
+		for _, h := range rep.Hosts {
+			width = max(width, len(h.Name))
+		}
+		for _, h := range rep.Hosts {
+			color := ansiGreen
+			switch h.Status {
+			case HostChanged:
+				color = ansiYellow
+			case HostFailed, HostUnreachable, HostInterrupted:
+				color = ansiRed
+			}
+			fmt.Fprintf(&b, "  %-*s  %s  ok=%d changed=%d skipped=%d failed=%d",
+				width, h.Name, p.c(color, fmt.Sprintf("%-11s", h.Status)), h.Counts.OK, h.Counts.Changed, h.Counts.Skipped, h.Counts.Failed)
+			if h.Error != "" && h.Status != HostChanged && h.Status != HostOK {
+				fmt.Fprintf(&b, "  %s", firstLine(h.Error))
+			}
+			b.WriteString("\n")
+		}
+	}
+	verb := "Plan"
+	changeWord := "to change"
+	if rep.Kind == ModeApply {
+		verb, changeWord = "Apply", "changed"
+	}
+	if rep.Interrupted {
+		verb += " (interrupted)"
+	}
+	fmt.Fprintf(&b, "%s: %d hosts, %d %s, %d unchanged, %d skipped, %d failed, %d unreachable.\n",
+		p.c(ansiBold, verb), s.Hosts, s.Changed, changeWord, s.Unchanged, s.Skipped, s.Failed, s.Unreachable)
+	io.WriteString(p.w, b.String())
+}
+
+func indentLines(s, indent string) string {
+	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+indent)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// WriteJSON writes the report as indented JSON.
+func WriteJSON(w io.Writer, rep *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}

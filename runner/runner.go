@@ -1,0 +1,456 @@
+// Package runner plans and applies playbooks on hosts: per host it connects
+// once, evaluates each step's body late, runs the step's read-only Check,
+// and in apply mode its Apply, then the handlers the changes notified.
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/smcfleet/smcfleet/internal/lang"
+	"github.com/smcfleet/smcfleet/internal/redact"
+	"github.com/smcfleet/smcfleet/playbooks"
+)
+
+// DefaultForks is how many hosts run at once unless told otherwise.
+const DefaultForks = 10
+
+// DefaultStepTimeout bounds a step that sets no timeout of its own.
+const DefaultStepTimeout = 10 * time.Minute
+
+// Target is one host of a run, with everything resolved before connecting.
+type Target struct {
+	Name    string
+	Address string
+	Info    playbooks.HostInfo
+	// Vars are the playbook variables resolved for this host.
+	Vars map[string]cty.Value
+	// Secrets are strings to redact from everything this host prints
+	// (passwords from the inventory, sensitive values).
+	Secrets []string
+	// Data is for the Connector (the inventory host, say).
+	Data any
+}
+
+// Connector opens (or hands out an already open) connection to a target.
+type Connector interface {
+	Connect(ctx context.Context, t Target) (Conn, error)
+}
+
+// Observer hears about progress as it happens. Calls come from several
+// goroutines; implementations lock.
+type Observer interface {
+	HostStarted(host string)
+	StepFinished(host string, r *StepResult)
+	HostFinished(h *HostResult)
+}
+
+// Options configure a run.
+type Options struct {
+	Mode        Mode
+	Playbook    *playbooks.Playbook
+	Kinds       Registry
+	Targets     []Target
+	Connector   Connector
+	Forks       int
+	StepTimeout time.Duration
+	Observer    Observer
+	Version     string
+	Inventory   string
+}
+
+// Run plans or applies the playbook on every target, at most Forks hosts at
+// a time, and returns the report. A cancelled ctx stops every host before
+// its next step; commands already running are signalled through ctx.
+func Run(ctx context.Context, o Options) *Report {
+	if o.Forks <= 0 {
+		o.Forks = DefaultForks
+	}
+	if o.StepTimeout <= 0 {
+		o.StepTimeout = DefaultStepTimeout
+	}
+	if o.Kinds == nil {
+		o.Kinds = DefaultKinds()
+	}
+	rep := &Report{
+		FormatVersion: FormatVersion,
+		Kind:          o.Mode,
+		Version:       o.Version,
+		Playbook:      o.Playbook.Path,
+		Inventory:     o.Inventory,
+		StartedAt:     time.Now().UTC(),
+		Hosts:         make([]*HostResult, len(o.Targets)),
+	}
+	sem := make(chan struct{}, o.Forks)
+	var wg sync.WaitGroup
+	for i, t := range o.Targets {
+		if ctx.Err() != nil {
+			rep.Hosts[i] = &HostResult{Name: t.Name, Address: t.Address, Status: HostInterrupted, Error: "interrupted before this host started"}
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			rep.Hosts[i] = &HostResult{Name: t.Name, Address: t.Address, Status: HostInterrupted, Error: "interrupted before this host started"}
+			continue
+		}
+		wg.Add(1)
+		go func(i int, t Target) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			hr := (&hostRun{o: &o, t: t}).run(ctx)
+			rep.Hosts[i] = hr
+			if o.Observer != nil {
+				o.Observer.HostFinished(hr)
+			}
+		}(i, t)
+	}
+	wg.Wait()
+	rep.FinishedAt = time.Now().UTC()
+	rep.Interrupted = ctx.Err() != nil
+	rep.Summary = Summarize(rep.Hosts)
+	return rep
+}
+
+// Summarize counts hosts and steps.
+func Summarize(hosts []*HostResult) Summary {
+	var s Summary
+	s.Hosts = len(hosts)
+	for _, h := range hosts {
+		switch h.Status {
+		case HostFailed, HostInterrupted:
+			s.Failed++
+		case HostUnreachable:
+			s.Unreachable++
+		case HostChanged:
+			s.HostsChange++
+		case HostOK:
+			s.HostsOK++
+		}
+		for _, r := range append(append([]*StepResult{}, h.Steps...), h.Handlers...) {
+			switch r.Status {
+			case StepPlanned, StepChanged:
+				s.Changed++
+			case StepUnchanged:
+				s.Unchanged++
+			case StepSkipped:
+				s.Skipped++
+			}
+		}
+	}
+	return s
+}
+
+type hostRun struct {
+	o      *Options
+	t      Target
+	red    *redact.Redactor
+	env    *Env
+	scope  *playbooks.Scope
+	result *HostResult
+}
+
+func (h *hostRun) run(ctx context.Context) *HostResult {
+	o, t := h.o, h.t
+	hr := &HostResult{Name: t.Name, Address: t.Address, Status: HostOK, Steps: []*StepResult{}, Handlers: []*StepResult{}}
+	h.result = hr
+	if o.Observer != nil {
+		o.Observer.HostStarted(t.Name)
+	}
+	h.red = redact.New(t.Secrets...)
+	for _, v := range t.Vars {
+		h.red.Add(lang.SecretStrings(v)...)
+	}
+	for _, v := range t.Info.Vars {
+		h.red.Add(lang.SecretStrings(v)...)
+	}
+
+	scope, diags := o.Playbook.NewScope(t.Info, t.Vars)
+	if diags.HasErrors() {
+		hr.Status = HostFailed
+		hr.Error = h.red.String(diagText(diags))
+		return hr
+	}
+	h.scope = scope
+
+	conn, err := o.Connector.Connect(ctx, t)
+	if err != nil {
+		hr.Status = HostUnreachable
+		if ctx.Err() != nil {
+			hr.Status = HostInterrupted
+		}
+		hr.Error = h.red.String(err.Error())
+		return hr
+	}
+	h.env = &Env{Conn: conn, Host: t, Redact: h.red}
+
+	notified := map[string][]string{}
+	failedAt := ""
+	for _, s := range o.Playbook.Steps {
+		if failedAt != "" || ctx.Err() != nil {
+			reason := "not run: " + failedAt + " failed"
+			if failedAt == "" {
+				reason = "not run: interrupted"
+			}
+			hr.Steps = append(hr.Steps, h.notRun(s, reason))
+			continue
+		}
+		res := h.step(ctx, s)
+		hr.Steps = append(hr.Steps, res)
+		if res.Status == StepFailed {
+			failedAt = s.Address()
+			continue
+		}
+		if res.Action.Changes() || res.Action == ActionUnknown {
+			for _, n := range s.Notify {
+				by := s.Address()
+				if res.Action == ActionUnknown {
+					by += " (if it changes)"
+				}
+				notified[n] = append(notified[n], by)
+			}
+		}
+	}
+	for _, hs := range o.Playbook.Handlers {
+		by := notified[hs.Name]
+		if len(by) == 0 {
+			continue
+		}
+		if ctx.Err() != nil {
+			r := h.notRun(hs, "not run: interrupted")
+			r.NotifiedBy = by
+			hr.Handlers = append(hr.Handlers, r)
+			continue
+		}
+		res := h.step(ctx, hs)
+		res.NotifiedBy = by
+		if failedAt != "" {
+			res.Details = append([]string{fmt.Sprintf("runs although %s failed: it was notified before the failure", failedAt)}, res.Details...)
+		}
+		hr.Handlers = append(hr.Handlers, res)
+	}
+
+	for _, r := range append(append([]*StepResult{}, hr.Steps...), hr.Handlers...) {
+		switch r.Status {
+		case StepChanged, StepPlanned:
+			hr.Counts.Changed++
+		case StepUnchanged:
+			hr.Counts.OK++
+		case StepSkipped:
+			hr.Counts.Skipped++
+		case StepFailed:
+			hr.Counts.Failed++
+		}
+	}
+	switch {
+	case hr.Counts.Failed > 0:
+		hr.Status = HostFailed
+		hr.Error = "step " + failedAt + " failed"
+		if failedAt == "" {
+			hr.Error = "a handler failed"
+		}
+	case ctx.Err() != nil:
+		hr.Status = HostInterrupted
+		hr.Error = "interrupted"
+	case hr.Counts.Changed > 0:
+		hr.Status = HostChanged
+	}
+	return hr
+}
+
+func (h *hostRun) notRun(s *playbooks.Step, reason string) *StepResult {
+	return &StepResult{
+		Address: s.Address(), Kind: s.Kind, Name: s.Name, Handler: s.Handler,
+		Description: s.Description, Action: ActionNone, Status: StepNotRun, Reason: reason,
+	}
+}
+
+func (h *hostRun) step(ctx context.Context, s *playbooks.Step) (res *StepResult) {
+	start := time.Now()
+	res = &StepResult{
+		Address: s.Address(), Kind: s.Kind, Name: s.Name, Handler: s.Handler,
+		Description: s.Description, Action: ActionNone,
+	}
+	kind := h.o.Kinds[s.Kind]
+	defer func() {
+		res.DurationMS = time.Since(start).Milliseconds()
+		if h.o.Observer != nil {
+			h.o.Observer.StepFinished(h.t.Name, res)
+		}
+	}()
+	fail := func(err error) *StepResult {
+		res.Status = StepFailed
+		res.Error = h.red.String(err.Error())
+		if !s.Handler {
+			h.scope.SetOutputs(s.Name, cty.UnknownVal(kind.Outputs))
+		}
+		return res
+	}
+	skip := func(action ActionType, reason string) *StepResult {
+		res.Action = action
+		res.Status = StepSkipped
+		res.Reason = h.red.String(reason)
+		if !s.Handler {
+			h.scope.SetOutputs(s.Name, cty.NullVal(kind.Outputs))
+		}
+		return res
+	}
+
+	run, known, diags := h.scope.When(s)
+	if diags.HasErrors() {
+		return fail(errors.New(diagText(diags)))
+	}
+	if !known {
+		if h.o.Mode == ModeApply {
+			return skip(ActionSkip, fmt.Sprintf("when `%s` cannot be decided: it depends on a step that did not run", s.WhenText))
+		}
+		res.Action = ActionUnknown
+		res.Status = StepPlanned
+		res.Summary = fmt.Sprintf("decided during apply: when `%s` depends on earlier steps", s.WhenText)
+		h.scope.SetOutputs(s.Name, cty.UnknownVal(kind.Outputs))
+		return res
+	}
+	if !run {
+		return skip(ActionSkip, fmt.Sprintf("when `%s` is false", s.WhenText))
+	}
+
+	cfg, diags := h.scope.Decode(s)
+	if diags.HasErrors() {
+		return fail(errors.New(diagText(diags)))
+	}
+	h.red.Add(lang.SecretStrings(cfg)...)
+	if !cfg.IsWhollyKnown() {
+		if h.o.Mode == ModeApply {
+			return skip(ActionSkip, "its settings depend on a step that did not run")
+		}
+		res.Action = ActionUnknown
+		res.Status = StepPlanned
+		res.Summary = "known after apply: settings depend on earlier steps (" + strings.Join(unknownAttrs(cfg), ", ") + ")"
+		if !s.Handler {
+			h.scope.SetOutputs(s.Name, cty.UnknownVal(kind.Outputs))
+		}
+		return res
+	}
+	act, err := kind.New(cfg)
+	if err != nil {
+		return fail(err)
+	}
+
+	timeout := h.o.StepTimeout
+	if s.Timeout > 0 {
+		timeout = s.Timeout
+	}
+	stepCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	env := *h.env
+	env.Timeout = timeout
+	env.Warn = func(msg string) { res.Warnings = append(res.Warnings, h.red.String(msg)) }
+
+	ch, err := act.Check(stepCtx, &env)
+	if err != nil {
+		return fail(stepErr(stepCtx, ctx, timeout, "check", err))
+	}
+	res.Action = ch.Action
+	res.Summary = h.red.String(ch.Summary)
+	res.Diff = h.red.String(ch.Diff)
+	res.Details = h.red.Strings(ch.Details)
+	outputs := ch.Outputs
+
+	switch {
+	case ch.Action == ActionSkip:
+		res.Status = StepSkipped
+		res.Reason = res.Summary
+	case !ch.Action.Changes():
+		res.Status = StepUnchanged
+	case h.o.Mode == ModePlan:
+		res.Status = StepPlanned
+	default:
+		out, err := act.Apply(stepCtx, &env, ch)
+		if err != nil {
+			return fail(stepErr(stepCtx, ctx, timeout, "apply", err))
+		}
+		res.Status = StepChanged
+		outputs = out
+	}
+	if outputs == cty.NilVal {
+		outputs = cty.UnknownVal(kind.Outputs)
+		if res.Status == StepSkipped {
+			outputs = cty.NullVal(kind.Outputs)
+		}
+	}
+	if !s.Handler {
+		h.scope.SetOutputs(s.Name, outputs)
+	}
+	res.Outputs = h.outputsJSON(outputs)
+	return res
+}
+
+func stepErr(stepCtx, runCtx context.Context, timeout time.Duration, phase string, err error) error {
+	if runCtx.Err() != nil {
+		return fmt.Errorf("interrupted during %s: %w", phase, err)
+	}
+	if errors.Is(stepCtx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("timed out after %s during %s (raise the step's timeout): %w", timeout, phase, err)
+	}
+	return err
+}
+
+// outputsJSON renders known outputs for the report, secrets redacted.
+func (h *hostRun) outputsJSON(v cty.Value) map[string]any {
+	if v == cty.NilVal || v.IsNull() || !v.IsWhollyKnown() {
+		return nil
+	}
+	v = lang.Redact(v)
+	b, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		return nil
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(h.red.String(string(b))), &out); err != nil {
+		return nil
+	}
+	return out
+}
+
+func unknownAttrs(cfg cty.Value) []string {
+	var out []string
+	cfg, _ = cfg.UnmarkDeep()
+	if !cfg.Type().IsObjectType() || !cfg.IsKnown() {
+		return []string{"all"}
+	}
+	for name := range cfg.Type().AttributeTypes() {
+		if !cfg.GetAttr(name).IsWhollyKnown() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// diagText renders diagnostics as plain text lines (file:line:col: summary;
+// detail), for step errors that happen on a host at run time.
+func diagText(diags hcl.Diagnostics) string {
+	var lines []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		line := d.Summary
+		if d.Detail != "" {
+			line += ": " + d.Detail
+		}
+		if d.Subject != nil {
+			line = fmt.Sprintf("%s:%d:%d: %s", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, line)
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,309 @@
+package runner
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+
+	"strings"
+
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+func fetchKind() *Kind {
+	return &Kind{
+		Name:    "fetch",
+		Summary: "Pull remote files (paths or globs) over SFTP into DEST/<host>/, verified by SHA-256.",
+		Spec: hcldec.ObjectSpec{
+			"src":  &hcldec.AttrSpec{Name: "src", Type: cty.DynamicPseudoType, Required: true},
+			"dest": &hcldec.AttrSpec{Name: "dest", Type: cty.String, Required: true},
+			"flat": &hcldec.AttrSpec{Name: "flat", Type: cty.Bool},
+		},
+		Outputs: cty.Object(map[string]cty.Type{
+			"files":        cty.List(cty.String),
+			"remote_files": cty.List(cty.String),
+			"changed":      cty.Bool,
+		}),
+		New: newFetchAction,
+	}
+}
+
+type fetchAction struct {
+	patterns []string
+	dest     string
+	flat     bool
+}
+
+type fetchItem struct {
+	remote, local string
+	sum           string // remote SHA-256, hex
+	mode          fs.FileMode
+	needed        bool
+}
+
+func newFetchAction(cfg cty.Value) (Action, error) {
+	a := &fetchAction{dest: getString(cfg, "dest"), flat: getBool(cfg, "flat")}
+	src, _ := cfg.GetAttr("src").UnmarkDeep()
+	if src.Type() == cty.String {
+		a.patterns = []string{src.AsString()}
+	} else {
+		list, err := convert.Convert(src, cty.List(cty.String))
+		if err != nil {
+			return nil, fmt.Errorf("src must be a path, a glob, or a list of them: %w", err)
+		}
+		for it := list.ElementIterator(); it.Next(); {
+			_, v := it.Element()
+			a.patterns = append(a.patterns, v.AsString())
+		}
+	}
+	if len(a.patterns) == 0 {
+		return nil, fmt.Errorf("src names no file")
+	}
+	for _, p := range a.patterns {
+		if !path.IsAbs(p) {
+			return nil, fmt.Errorf("src %q must be an absolute remote path", p)
+		}
+	}
+	if a.dest == "" {
+		return nil, fmt.Errorf("dest is empty")
+	}
+	return a, nil
+}
+
+// LocalFetchPath is where fetch stores a remote file: DEST/<host>/<remote
+// path without its leading slash>, or DEST/<host>/<base name> when flat.
+func LocalFetchPath(dest, host, remotePath string, flat bool) string {
+	if flat {
+		return filepath.Join(dest, host, path.Base(remotePath))
+	}
+	return filepath.Join(dest, host, filepath.FromSlash(strings.TrimPrefix(path.Clean(remotePath), "/")))
+}
+
+func (a *fetchAction) Check(ctx context.Context, env *Env) (*Change, error) {
+	var remotes []string
+	seen := map[string]bool{}
+	for _, p := range a.patterns {
+		var matches []string
+		if strings.ContainsAny(p, "*?[") {
+			m, err := env.Conn.Glob(ctx, p)
+			if err != nil {
+				return nil, fmt.Errorf("glob %s: %w", p, err)
+			}
+			if len(m) == 0 {
+				return nil, fmt.Errorf("src %s matches no file on this host", p)
+			}
+			matches = m
+		} else {
+			matches = []string{path.Clean(p)}
+		}
+		for _, m := range matches {
+			if !seen[m] {
+				seen[m] = true
+				remotes = append(remotes, m)
+			}
+		}
+	}
+	items := make([]*fetchItem, 0, len(remotes))
+	locals := map[string]string{}
+	for _, r := range remotes {
+		st, err := env.Conn.Stat(ctx, r)
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", r, err)
+		}
+		if !st.Exists {
+			return nil, fmt.Errorf("%s does not exist on this host", r)
+		}
+		if st.IsDir {
+			if len(a.patterns) == 1 && !strings.ContainsAny(a.patterns[0], "*?[") {
+				return nil, fmt.Errorf("%s is a directory: give a file or a glob such as %s/*", r, r)
+			}
+			continue
+		}
+		local := LocalFetchPath(a.dest, env.Host.Name, r, a.flat)
+		if prev, dup := locals[local]; dup {
+			return nil, fmt.Errorf("%s and %s would both be stored as %s: drop flat = true", prev, r, local)
+		}
+		locals[local] = r
+		items = append(items, &fetchItem{remote: r, local: local, mode: st.Mode.Perm()})
+	}
+	if err := remoteSums(ctx, env, items); err != nil {
+		return nil, err
+	}
+	ch := &Change{Action: ActionNone, State: items}
+	var created, updated int
+	for _, it := range items {
+		sum, err := localSum(it.local)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			it.needed = true
+			created++
+			ch.Details = append(ch.Details, fmt.Sprintf("+ %s -> %s", it.remote, it.local))
+		case err != nil:
+			return nil, fmt.Errorf("read local %s: %w", it.local, err)
+		case sum != it.sum:
+			it.needed = true
+			updated++
+			ch.Details = append(ch.Details, fmt.Sprintf("~ %s -> %s (sha256 %s...)", it.remote, it.local, it.sum[:12]))
+		}
+	}
+	switch {
+	case updated > 0:
+		ch.Action = ActionUpdate
+	case created > 0:
+		ch.Action = ActionCreate
+	}
+	ch.Summary = fmt.Sprintf("%d file(s) into %s: %d new, %d changed, %d identical",
+		len(items), filepath.Join(a.dest, env.Host.Name), created, updated, len(items)-created-updated)
+	ch.Outputs = fetchOutputs(items, false)
+	return ch, nil
+}
+
+func (a *fetchAction) Apply(ctx context.Context, env *Env, ch *Change) (cty.Value, error) {
+	items := ch.State.([]*fetchItem)
+	for _, it := range items {
+		if !it.needed {
+			continue
+		}
+		if err := fetchOne(ctx, env, it); err != nil {
+			return cty.NilVal, err
+		}
+	}
+	return fetchOutputs(items, true), nil
+}
+
+func fetchOutputs(items []*fetchItem, changed bool) cty.Value {
+	files := cty.ListValEmpty(cty.String)
+	remotes := cty.ListValEmpty(cty.String)
+	if len(items) > 0 {
+		var l, r []cty.Value
+		for _, it := range items {
+			l = append(l, cty.StringVal(it.local))
+			r = append(r, cty.StringVal(it.remote))
+		}
+		files, remotes = cty.ListVal(l), cty.ListVal(r)
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"files":        files,
+		"remote_files": remotes,
+		"changed":      cty.BoolVal(changed),
+	})
+}
+
+// remoteSums learns the SHA-256 of every file in one command; where
+// sha256sum is missing it hashes the files as it streams them over SFTP.
+func remoteSums(ctx context.Context, env *Env, items []*fetchItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("sha256sum --")
+	for _, it := range items {
+		b.WriteString(" " + shellQuote(it.remote))
+	}
+	res, err := env.Conn.Run(ctx, b.String(), nil)
+	if err != nil {
+		return fmt.Errorf("checksum remote files: %w", err)
+	}
+	if res.ExitCode == 0 {
+		sums := map[string]string{}
+		sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
+		for sc.Scan() {
+			sum, name, ok := strings.Cut(sc.Text(), "  ")
+			if ok && len(sum) == 64 {
+				sums[name] = sum
+			}
+		}
+		for _, it := range items {
+			if it.sum = sums[it.remote]; it.sum == "" {
+				return fmt.Errorf("sha256sum printed no checksum for %s", it.remote)
+			}
+		}
+		return nil
+	}
+	if res.ExitCode != 127 {
+		return fmt.Errorf("sha256sum exited with status %d: %s", res.ExitCode, lastLines(string(res.Stderr), 3))
+	}
+	for _, it := range items {
+		r, err := env.Conn.Open(ctx, it.remote)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", it.remote, err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, r)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("read %s: %w", it.remote, err)
+		}
+		it.sum = hex.EncodeToString(h.Sum(nil))
+	}
+	return nil
+}
+
+func localSum(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fetchOne streams one file into a temp file beside its destination,
+// verifies the checksum, syncs, and renames it into place.
+func fetchOne(ctx context.Context, env *Env, it *fetchItem) error {
+	if err := os.MkdirAll(filepath.Dir(it.local), 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", filepath.Dir(it.local), err)
+	}
+	r, err := env.Conn.Open(ctx, it.remote)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", it.remote, err)
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(it.local), "."+filepath.Base(it.local)+".smcfleet-*.tmp")
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", it.remote, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
+		return fmt.Errorf("fetch %s: %w", it.remote, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != it.sum {
+		return fmt.Errorf("fetch %s: checksum mismatch (remote %s, received %s): the file changed during the transfer; run again", it.remote, it.sum, got)
+	}
+	if err := tmp.Chmod(it.mode & 0o755); err != nil {
+		return fmt.Errorf("fetch %s: %w", it.remote, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("fetch %s: %w", it.remote, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("fetch %s: %w", it.remote, err)
+	}
+	if err := os.Rename(tmp.Name(), it.local); err != nil {
+		return fmt.Errorf("fetch %s: %w", it.remote, err)
+	}
+	done = true
+	return nil
+}
