@@ -1,0 +1,3 @@
+host "smc-01" {
+  port = 22 22 # ERROR: Missing newline after argument
+}
