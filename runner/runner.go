@@ -204,7 +204,7 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 			hr.Steps = append(hr.Steps, h.notRun(s, reason))
 			continue
 		}
-		res := h.step(ctx, s)
+		res := h.step(ctx, s, nil)
 		hr.Steps = append(hr.Steps, res)
 		if res.Status == StepFailed {
 			failedAt = s.Address()
@@ -231,12 +231,11 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 			hr.Handlers = append(hr.Handlers, r)
 			continue
 		}
-		res := h.step(ctx, hs)
-		res.NotifiedBy = by
+		var note string
 		if failedAt != "" {
-			res.Details = append([]string{fmt.Sprintf("runs although %s failed: it was notified before the failure", failedAt)}, res.Details...)
+			note = fmt.Sprintf("runs although %s failed: it was notified before the failure", failedAt)
 		}
-		hr.Handlers = append(hr.Handlers, res)
+		hr.Handlers = append(hr.Handlers, h.step(ctx, hs, by, note))
 	}
 
 	for _, r := range append(append([]*StepResult{}, hr.Steps...), hr.Handlers...) {
@@ -274,11 +273,12 @@ func (h *hostRun) notRun(s *playbooks.Step, reason string) *StepResult {
 	}
 }
 
-func (h *hostRun) step(ctx context.Context, s *playbooks.Step) (res *StepResult) {
+// step runs one step or handler; notifiedBy and notes are for handlers.
+func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []string, notes ...string) (res *StepResult) {
 	start := time.Now()
 	res = &StepResult{
 		Address: s.Address(), Kind: s.Kind, Name: s.Name, Handler: s.Handler,
-		Description: s.Description, Action: ActionNone,
+		Description: s.Description, Action: ActionNone, NotifiedBy: notifiedBy,
 	}
 	kind := h.o.Kinds[s.Kind]
 	defer func() {
@@ -362,7 +362,7 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step) (res *StepResult)
 	res.Action = ch.Action
 	res.Summary = h.red.String(ch.Summary)
 	res.Diff = h.red.String(ch.Diff)
-	res.Details = h.red.Strings(ch.Details)
+	res.Details = append(notes, h.red.Strings(ch.Details)...)
 	outputs := ch.Outputs
 
 	switch {

@@ -91,7 +91,7 @@ func (a *commandAction) Check(ctx context.Context, env *Env) (*Change, error) {
 			return &Change{Action: ActionNone, Summary: fmt.Sprintf("only_if `%s` failed (exit %d)", a.onlyIf, res.ExitCode), Outputs: notRun}, nil
 		}
 	}
-	summary := fmt.Sprintf("will run `%s`", a.cmd)
+	summary := fmt.Sprintf("`%s`", a.cmd)
 	if a.creates == "" && a.unless == "" && a.onlyIf == "" {
 		summary += " (no guard: it runs on every apply)"
 	}

@@ -213,8 +213,8 @@ func (a *fileAction) diff(current []byte, exists bool) string {
 		from = "/dev/null"
 	}
 	ud := difflib.UnifiedDiff{
-		A:        difflib.SplitLines(string(current)),
-		B:        difflib.SplitLines(string(a.content)),
+		A:        splitLines(current),
+		B:        splitLines(a.content),
 		FromFile: from,
 		ToFile:   a.path,
 		Context:  3,
@@ -283,4 +283,18 @@ func getString(cfg cty.Value, name string) string {
 func getBool(cfg cty.Value, name string) bool {
 	v, _ := cfg.GetAttr(name).Unmark()
 	return !v.IsNull() && v.True()
+}
+
+// splitLines splits text into lines that each end in "\n", marking a last
+// line without one the way diff(1) does.
+func splitLines(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	if lines[len(lines)-1] == "" {
+		return lines[:len(lines)-1]
+	}
+	lines[len(lines)-1] += "\n\\ No newline at end of file\n"
+	return lines
 }

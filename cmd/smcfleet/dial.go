@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/smcfleet/smcfleet/internal/sshconn"
+	"github.com/smcfleet/smcfleet/inventory"
+	"github.com/smcfleet/smcfleet/runner"
+)
+
+// passphraseEnv holds the passphrase of encrypted identity files for
+// unattended runs; on a terminal smcfleet asks once per key file instead.
+const passphraseEnv = "SMCFLEET_SSH_PASSPHRASE"
+
+// newDialer returns how the run connects to a host: one SSH connection,
+// through the host's jump hosts, with host keys verified.
+func newDialer(c *cli.Context, inv *inventory.Inventory) func(ctx context.Context, t runner.Target) (runner.Conn, error) {
+	acceptNew := c.Bool("accept-new")
+	connectTimeout := c.Duration("connect-timeout")
+	passphrase := sshconn.PassphraseFromEnvOrTerminal(passphraseEnv)
+	return func(ctx context.Context, t runner.Target) (runner.Conn, error) {
+		h, ok := t.Data.(*inventory.Host)
+		if !ok {
+			return nil, fmt.Errorf("%s: no inventory entry", t.Name)
+		}
+		cfg := sshConfig(h, acceptNew, connectTimeout, passphrase)
+		hops, err := inv.JumpChain(h)
+		if err != nil {
+			return nil, err
+		}
+		for _, hop := range hops {
+			cfg.Jump = append(cfg.Jump, sshConfig(hop, acceptNew, connectTimeout, passphrase))
+		}
+		return sshconn.Dial(ctx, cfg)
+	}
+}
+
+func sshConfig(h *inventory.Host, acceptNew bool, connectTimeout time.Duration, passphrase func(string) ([]byte, error)) sshconn.Config {
+	timeout := connectTimeout
+	if h.ConnectTimeout > 0 {
+		timeout = h.ConnectTimeout
+	}
+	return sshconn.Config{
+		Name:           h.Name,
+		Address:        h.Address,
+		Port:           h.Port,
+		User:           h.User,
+		IdentityFiles:  h.IdentityFiles,
+		UseAgent:       h.SSHAgent,
+		Password:       h.Password,
+		KnownHostsFile: h.KnownHosts,
+		HostKeys:       h.HostKeys,
+		AcceptNew:      acceptNew,
+		ConnectTimeout: timeout,
+		PassphraseFunc: passphrase,
+	}
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/smcfleet/smcfleet/runner"
+)
+
+func env(name string) []string { return []string{"SMCFLEET_" + name} }
+
+func inventoryFlag(required bool) *cli.StringFlag {
+	return &cli.StringFlag{
+		Name: "inventory", Aliases: []string{"i"}, EnvVars: env("INVENTORY"),
+		Usage: "inventory `FILE` (HCL)", Required: required, TakesFile: true,
+	}
+}
+
+var limitFlag = &cli.StringFlag{
+	Name: "limit", Aliases: []string{"l"}, EnvVars: env("LIMIT"),
+	Usage: "hosts to target: names, globs (smc-*) and groups, comma-separated; prefix ! to exclude",
+}
+
+var jsonFlag = &cli.BoolFlag{
+	Name: "json", EnvVars: env("JSON"),
+	Usage: "print a machine-readable JSON document (schema: runner/schema/report.v1.json) instead of text",
+}
+
+var noColorFlag = &cli.BoolFlag{
+	Name: "no-color", EnvVars: []string{"SMCFLEET_NO_COLOR", "NO_COLOR"},
+	Usage: "never colour the output (it is coloured only on a terminal anyway)",
+}
+
+// runFlags are shared by plan and apply.
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		inventoryFlag(true),
+		limitFlag,
+		&cli.StringSliceFlag{
+			Name: "var", EnvVars: env("VARS"),
+			Usage: "set a playbook variable: `NAME=VALUE` (repeatable; wins over every other source)",
+		},
+		&cli.StringSliceFlag{
+			Name: "var-file", EnvVars: env("VAR_FILES"), TakesFile: true,
+			Usage: "read variables from an HCL or JSON `FILE` (repeatable)",
+		},
+		&cli.IntFlag{
+			Name: "forks", Aliases: []string{"f"}, EnvVars: env("FORKS"), Value: runner.DefaultForks,
+			Usage: "how many hosts to work on at once",
+		},
+		&cli.StringFlag{
+			Name: "out", EnvVars: env("OUT"), TakesFile: true,
+			Usage: "also write the plan or report as JSON to `FILE` (written atomically)",
+		},
+		jsonFlag,
+		&cli.BoolFlag{
+			Name: "detailed-exitcode", EnvVars: env("DETAILED_EXITCODE"),
+			Usage: "exit 2 when there are changes (plan: pending; apply: made), 0 when none",
+		},
+		&cli.BoolFlag{
+			Name: "accept-new", EnvVars: env("ACCEPT_NEW"),
+			Usage: "record unknown SSH host keys in known_hosts (a changed key is always refused)",
+		},
+		&cli.DurationFlag{
+			Name: "step-timeout", EnvVars: env("STEP_TIMEOUT"), Value: runner.DefaultStepTimeout,
+			Usage: "time limit of a step that sets no timeout of its own",
+		},
+		&cli.DurationFlag{
+			Name: "connect-timeout", EnvVars: env("CONNECT_TIMEOUT"), Value: 15 * time.Second,
+			Usage: "time limit to connect and authenticate to a host (inventory connect_timeout wins)",
+		},
+		noColorFlag,
+	}
+}
