@@ -54,7 +54,7 @@ Examples:
 				if diags.HasErrors() {
 					return codeOnly(exitFailed)
 				}
-				fmt.Fprintf(s.out, "Success: %s is valid (%d variables, %d steps, %d handlers).\n",
+				fmt.Fprintf(s.out, "Success: %s is valid (variables: %d, steps: %d, handlers: %d).\n",
 					pb.Path, len(pb.Variables), len(pb.Steps), len(pb.Handlers))
 				return nil
 			}
@@ -63,7 +63,7 @@ Examples:
 				return err
 			}
 			dp.print(l.warnings)
-			fmt.Fprintf(s.out, "Success: %s is valid (%d variables, %d steps, %d handlers); variables resolved for %d hosts.\n",
+			fmt.Fprintf(s.out, "Success: %s is valid (variables: %d, steps: %d, handlers: %d); variables resolved for %d hosts.\n",
 				l.pb.Path, len(l.pb.Variables), len(l.pb.Steps), len(l.pb.Handlers), len(l.targets))
 			return nil
 		},
