@@ -49,6 +49,8 @@ type Scope struct {
 	host   cty.Value
 	steps  map[string]cty.Value
 	funcs  map[string]function.Function
+	// secrets are the values env() and file() returned while evaluating.
+	secrets []string
 }
 
 // NewScope prepares the evaluation of pb on one host. vars must hold a value
@@ -59,10 +61,20 @@ func (pb *Playbook) NewScope(h HostInfo, vars map[string]cty.Value) (*Scope, hcl
 		vars:   vars,
 		host:   h.value(),
 		steps:  map[string]cty.Value{},
-		funcs:  lang.Functions(pb.opts.BaseDir, pb.opts.Getenv),
 		locals: map[string]cty.Value{},
 	}
+	sc.funcs = lang.FunctionsWithHook(pb.opts.BaseDir, pb.opts.Getenv, func(s string) {
+		sc.secrets = append(sc.secrets, s)
+	})
 	return sc, sc.evalLocals()
+}
+
+// TakeSecrets returns the secrets read by env() and file() since the last
+// call, for redaction.
+func (sc *Scope) TakeSecrets() []string {
+	s := sc.secrets
+	sc.secrets = nil
+	return s
 }
 
 // SetOutputs records a step's outputs for the steps after it.

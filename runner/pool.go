@@ -44,7 +44,7 @@ func (p *Pool) Close() error {
 	defer p.mu.Unlock()
 	var first error
 	for _, e := range p.conns {
-		if e.conn != nil {
+		if e.err == nil && e.conn != nil {
 			if err := e.conn.Close(); err != nil && first == nil {
 				first = err
 			}

@@ -175,6 +175,7 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 	}
 
 	scope, diags := o.Playbook.NewScope(t.Info, t.Vars)
+	h.red.Add(scope.TakeSecrets()...)
 	if diags.HasErrors() {
 		hr.Status = HostFailed
 		hr.Error = h.red.String(diagText(diags))
@@ -197,9 +198,9 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 	failedAt := ""
 	for _, s := range o.Playbook.Steps {
 		if failedAt != "" || ctx.Err() != nil {
-			reason := "not run: " + failedAt + " failed"
+			reason := failedAt + " failed"
 			if failedAt == "" {
-				reason = "not run: interrupted"
+				reason = "interrupted"
 			}
 			hr.Steps = append(hr.Steps, h.notRun(s, reason))
 			continue
@@ -226,7 +227,7 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 			continue
 		}
 		if ctx.Err() != nil {
-			r := h.notRun(hs, "not run: interrupted")
+			r := h.notRun(hs, "interrupted")
 			r.NotifiedBy = by
 			hr.Handlers = append(hr.Handlers, r)
 			continue
@@ -267,10 +268,14 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 }
 
 func (h *hostRun) notRun(s *playbooks.Step, reason string) *StepResult {
-	return &StepResult{
+	r := &StepResult{
 		Address: s.Address(), Kind: s.Kind, Name: s.Name, Handler: s.Handler,
 		Description: s.Description, Action: ActionNone, Status: StepNotRun, Reason: reason,
 	}
+	if h.o.Observer != nil {
+		h.o.Observer.StepFinished(h.t.Name, r)
+	}
+	return r
 }
 
 // step runs one step or handler; notifiedBy and notes are for handlers.
@@ -306,6 +311,7 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 	}
 
 	run, known, diags := h.scope.When(s)
+	h.red.Add(h.scope.TakeSecrets()...)
 	if diags.HasErrors() {
 		return fail(errors.New(diagText(diags)))
 	}
@@ -327,7 +333,11 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 	if diags.HasErrors() {
 		return fail(errors.New(diagText(diags)))
 	}
-	h.red.Add(lang.SecretStrings(cfg)...)
+	// Only the secrets themselves are redacted from free text, not whole
+	// strings built from them: a command line stays readable as
+	// "curl -u admin:(sensitive) ...". Sensitive file content is hidden
+	// whole by the file step.
+	h.red.Add(h.scope.TakeSecrets()...)
 	if !cfg.IsWhollyKnown() {
 		if h.o.Mode == ModeApply {
 			return skip(ActionSkip, "its settings depend on a step that did not run")

@@ -35,7 +35,12 @@ func newDialer(c *cli.Context, inv *inventory.Inventory) func(ctx context.Contex
 		for _, hop := range hops {
 			cfg.Jump = append(cfg.Jump, sshConfig(hop, acceptNew, connectTimeout, passphrase))
 		}
-		return sshconn.Dial(ctx, cfg)
+		client, err := sshconn.Dial(ctx, cfg)
+		if err != nil {
+			// Never wrap a nil *Client in the interface.
+			return nil, err
+		}
+		return client, nil
 	}
 }
 

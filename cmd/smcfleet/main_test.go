@@ -64,12 +64,17 @@ func servers(ts *testscript.TestScript) map[string]*sshtest.Server {
 	return ts.Value("fleet").(map[string]*sshtest.Server)
 }
 
-// fleet N: start N in-process SSH servers smc-01..smc-N, each with its own
-// directory $WORK/hosts/<name> seeded with a Manager's tls-ciphers, and
-// write $WORK/inventory.hcl pinning their host keys.
+// fleet N [knownhosts]: start N in-process SSH servers smc-01..smc-N, each
+// with its own directory $WORK/hosts/<name> seeded with a Manager's
+// tls-ciphers, and write $WORK/inventory.hcl pinning their host keys (or,
+// with "knownhosts", trusting $WORK/known_hosts, initially empty).
 func cmdFleet(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: fleet N")
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: fleet N [knownhosts]")
+	}
+	useKnownHosts := len(args) > 1 && args[1] == "knownhosts"
+	if useKnownHosts {
+		ts.Check(os.WriteFile(ts.MkAbs("known_hosts"), nil, 0o600))
 	}
 	n, err := strconv.Atoi(args[0])
 	if err != nil {
@@ -91,19 +96,23 @@ func cmdFleet(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		ts.Defer(func() { srv.Close() })
 		servers(ts)[name] = srv
+		trust := fmt.Sprintf("host_keys      = [%q]", strings.TrimSpace(srv.AuthorizedKeyLine()))
+		if useKnownHosts {
+			trust = fmt.Sprintf("known_hosts    = %q", ts.MkAbs("known_hosts"))
+		}
 		fmt.Fprintf(&inv, `
 host %q {
   address        = %q
   port           = %d
   user           = "smcfleet"
   identity_files = [%q]
-  host_keys      = [%q]
+  %s
   groups         = [%q]
   vars = {
     root = %q
   }
 }
-`, name, srv.Host(), srv.Port(), srv.ClientKeyFile(), strings.TrimSpace(srv.AuthorizedKeyLine()), map[bool]string{true: "odd", false: "even"}[i%2 == 1], root)
+`, name, srv.Host(), srv.Port(), srv.ClientKeyFile(), trust, map[bool]string{true: "odd", false: "even"}[i%2 == 1], root)
 	}
 	ts.Check(os.WriteFile(ts.MkAbs("inventory.hcl"), []byte(inv.String()), 0o644))
 }

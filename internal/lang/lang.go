@@ -34,8 +34,18 @@ const MaxFileSize = 4 << 20
 // to file(); getenv looks up environment variables (os.Getenv when nil), so
 // tests need not touch the process environment.
 func Functions(baseDir string, getenv func(string) (string, bool)) map[string]function.Function {
+	return FunctionsWithHook(baseDir, getenv, nil)
+}
+
+// FunctionsWithHook is Functions, and also hands every secret that env()
+// or file() reads to onSecret, so free text that later contains it (a
+// command line, an error) can be redacted without hiding the rest.
+func FunctionsWithHook(baseDir string, getenv func(string) (string, bool), onSecret func(string)) map[string]function.Function {
 	if getenv == nil {
 		getenv = os.LookupEnv
+	}
+	if onSecret == nil {
+		onSecret = func(string) {}
 	}
 	fns := map[string]function.Function{
 		"abs":             stdlib.AbsoluteFunc,
@@ -94,8 +104,8 @@ func Functions(baseDir string, getenv func(string) (string, bool)) map[string]fu
 		"values":          stdlib.ValuesFunc,
 		"zipmap":          stdlib.ZipmapFunc,
 
-		"env":          envFunc(getenv),
-		"file":         fileFunc(baseDir),
+		"env":          envFunc(getenv, onSecret),
+		"file":         fileFunc(baseDir, onSecret),
 		"sha256":       sha256Func,
 		"sensitive":    sensitiveFunc,
 		"nonsensitive": nonsensitiveFunc,
@@ -113,7 +123,7 @@ func FunctionNames() []string {
 	return names
 }
 
-func envFunc(getenv func(string) (string, bool)) function.Function {
+func envFunc(getenv func(string) (string, bool), onSecret func(string)) function.Function {
 	return function.New(&function.Spec{
 		Description: "Returns the value of an environment variable, marked sensitive.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -127,12 +137,13 @@ func envFunc(getenv func(string) (string, bool)) function.Function {
 			if !ok {
 				return cty.UnknownVal(cty.String), fmt.Errorf("environment variable %s is not set", name)
 			}
+			onSecret(v)
 			return cty.StringVal(v).Mark(Sensitive), nil
 		},
 	})
 }
 
-func fileFunc(baseDir string) function.Function {
+func fileFunc(baseDir string, onSecret func(string)) function.Function {
 	return function.New(&function.Spec{
 		Description: "Reads a local file (at most 4 MiB), relative to the file that calls it; the content is marked sensitive.",
 		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
@@ -156,6 +167,7 @@ func fileFunc(baseDir string) function.Function {
 			if err != nil {
 				return cty.UnknownVal(cty.String), fmt.Errorf("read %s: %w", p, err)
 			}
+			onSecret(string(b))
 			return cty.StringVal(string(b)).Mark(Sensitive), nil
 		},
 	})
