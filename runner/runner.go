@@ -199,7 +199,7 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 	for _, s := range o.Playbook.Steps {
 		if failedAt != "" || ctx.Err() != nil {
 			reason := failedAt + " failed"
-			if failedAt == "" {
+			if ctx.Err() != nil {
 				reason = "interrupted"
 			}
 			hr.Steps = append(hr.Steps, h.notRun(s, reason))
@@ -252,15 +252,18 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 		}
 	}
 	switch {
+	case ctx.Err() != nil:
+		hr.Status = HostInterrupted
+		hr.Error = "interrupted"
+		if failedAt != "" {
+			hr.Error = "interrupted during " + failedAt
+		}
 	case hr.Counts.Failed > 0:
 		hr.Status = HostFailed
 		hr.Error = "step " + failedAt + " failed"
 		if failedAt == "" {
 			hr.Error = "a handler failed"
 		}
-	case ctx.Err() != nil:
-		hr.Status = HostInterrupted
-		hr.Error = "interrupted"
 	case hr.Counts.Changed > 0:
 		hr.Status = HostChanged
 	}
@@ -321,7 +324,7 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 		}
 		res.Action = ActionUnknown
 		res.Status = StepPlanned
-		res.Summary = fmt.Sprintf("decided during apply: when `%s` depends on earlier steps", s.WhenText)
+		res.Summary = fmt.Sprintf("when `%s` depends on earlier steps", s.WhenText)
 		h.scope.SetOutputs(s.Name, cty.UnknownVal(kind.Outputs))
 		return res
 	}
@@ -344,7 +347,7 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 		}
 		res.Action = ActionUnknown
 		res.Status = StepPlanned
-		res.Summary = "known after apply: settings depend on earlier steps (" + strings.Join(unknownAttrs(cfg), ", ") + ")"
+		res.Summary = "settings depend on earlier steps (" + strings.Join(unknownAttrs(cfg), ", ") + ")"
 		if !s.Handler {
 			h.scope.SetOutputs(s.Name, cty.UnknownVal(kind.Outputs))
 		}
