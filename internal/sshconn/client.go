@@ -298,8 +298,14 @@ func (b *cappedBuffer) bytes(stream string) []byte {
 const cancelGrace = time.Second
 
 // Run runs cmd in a new session. A non-zero exit status is returned as
-// data; an error means the command's outcome is unknown. A cancelled ctx
-// sends SIGTERM to the remote command and closes the session.
+// data; an error means the command's outcome is unknown.
+//
+// A cancelled ctx sends SIGTERM to the remote command and closes the
+// session. Unless Config.NoPIDWrapper is set, it also kills the command's
+// whole process group and session from a second session (TERM, then KILL
+// after a grace period): sshd ignores "signal" requests for root logins,
+// and delivers them to the shell only otherwise. Run returns once that is
+// done, or after at most about cancelGrace plus killTimeout.
 func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) (remote.CmdResult, error) {
 	if c.cfg.CommandTimeout > 0 {
 		var cancel context.CancelFunc
@@ -315,6 +321,14 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) (remote.C
 	sess.Stdin = stdin
 	sess.Stdout = &stdout
 	sess.Stderr = &stderr
+	var filter *pidFilter
+	var pidKnown <-chan struct{} // nil, so never ready, without the wrapper
+	if !c.cfg.NoPIDWrapper {
+		filter = newPIDFilter(&stderr)
+		sess.Stderr = filter
+		pidKnown = filter.found
+		cmd = WrapCommand(cmd)
+	}
 	done := make(chan error, 1)
 	go func() {
 		err := sess.Start(cmd)
@@ -328,16 +342,17 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) (remote.C
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		cancelled = ctx.Err()
-		sess.Signal(ssh.SIGTERM)
-		t := time.NewTimer(cancelGrace)
+		// A command that has just ended is not cancelled: killing its
+		// process group could hit what it deliberately left running.
 		select {
 		case err = <-done:
-		case <-t.C:
-			err = cancelled
+		default:
+			cancelled = ctx.Err()
+			err = c.cancelRun(sess, done, pidKnown, filter, cancelled)
 		}
-		t.Stop()
-		sess.Close()
+	}
+	if filter != nil {
+		filter.flush()
 	}
 
 	res := remote.CmdResult{Stdout: stdout.bytes("stdout"), Stderr: stderr.bytes("stderr")}
@@ -360,4 +375,52 @@ func (c *Client) Run(ctx context.Context, cmd string, stdin io.Reader) (remote.C
 		return res, fmt.Errorf("run on %s: %w", c.cfg.label(), cancelled)
 	}
 	return res, err
+}
+
+// cancelRun stops the command of a Run whose ctx is done: SIGTERM through
+// the session, the process group killed from another session as soon as
+// its PID is known, and the session closed after cancelGrace at most. It
+// returns the command's own ending if that came within the grace period,
+// else cancelled (ctx's error), and waits for the kill session to end.
+func (c *Client) cancelRun(sess *ssh.Session, done <-chan error, pidKnown <-chan struct{}, filter *pidFilter, cancelled error) error {
+	sess.Signal(ssh.SIGTERM)
+	var killed <-chan struct{}
+	kill := func() {
+		if killed != nil || filter == nil {
+			return
+		}
+		if pid, ok := filter.PID(); ok {
+			killed = c.killRemoteGroup(pid)
+		}
+	}
+	kill()
+	grace := time.NewTimer(cancelGrace)
+	defer grace.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-done:
+			break wait
+		case <-grace.C:
+			err = cancelled
+			break wait
+		case <-pidKnown:
+			pidKnown = nil
+			kill()
+		}
+	}
+	sess.Close()
+	kill() // the marker may have come with the command's last output
+	if killed != nil {
+		// killRemoteGroup bounds itself by killTimeout, except for what
+		// takes no context (a PassphraseFunc when it must redial).
+		t := time.NewTimer(killTimeout)
+		select {
+		case <-killed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return err
 }

@@ -51,6 +51,14 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// CommandTimeout bounds each Run; 0 means none.
 	CommandTimeout time.Duration
+	// NoPIDWrapper stops Run from prefixing each command with
+	// `printf '\036smcfleet-pid=%s\n' "$$" >&2; `, which reports the
+	// remote shell's PID on stderr (Run removes that line again). Without
+	// the PID a cancelled Run can only send the SSH "signal" request,
+	// which OpenSSH ignores for root logins, so the remote command may
+	// keep running. Set it for hosts whose login shell is not a POSIX
+	// shell (csh, fish) or that are not Unix.
+	NoPIDWrapper bool
 	// KeepAliveInterval is the keepalive period; three unanswered
 	// keepalives close the connection. 0 means 15s, negative disables.
 	KeepAliveInterval time.Duration

@@ -120,7 +120,8 @@ func parsePins(lines []string) ([]pin, error) {
 // hostKeyChecker verifies one hop's host key against known_hosts and pins.
 type hostKeyChecker struct {
 	name      string
-	host      string // knownhosts.Normalize form
+	host      string // knownhosts.Normalize form, for messages and recording
+	addr      string // host:port, always with a port, for the knownhosts callback
 	file      string
 	acceptNew bool
 	pins      []pin
@@ -132,6 +133,7 @@ func newHostKeyChecker(cfg *Config) (*hostKeyChecker, error) {
 	hc := &hostKeyChecker{
 		name:      cfg.Name,
 		host:      knownhosts.Normalize(cfg.addr()),
+		addr:      cfg.addr(),
 		file:      cfg.KnownHostsFile,
 		acceptNew: cfg.AcceptNew,
 	}
@@ -161,7 +163,7 @@ func (hc *hostKeyChecker) load() error {
 		return fmt.Errorf("read known_hosts: %w", err)
 	}
 	hc.db = db
-	hc.known = knownKeys(db, hc.host)
+	hc.known = knownKeys(db, hc.addr)
 	return nil
 }
 
@@ -175,9 +177,11 @@ var probeKey = sync.OnceValue(func() ssh.PublicKey {
 
 var zeroAddr = &net.TCPAddr{IP: net.IPv4zero}
 
-func knownKeys(db ssh.HostKeyCallback, host string) []knownhosts.KnownKey {
+// knownKeys lists the keys db holds for addr, which must be host:port
+// (Normalize drops ":22", which the callback cannot parse).
+func knownKeys(db ssh.HostKeyCallback, addr string) []knownhosts.KnownKey {
 	var ke *knownhosts.KeyError
-	if errors.As(db(host, zeroAddr, probeKey()), &ke) {
+	if errors.As(db(addr, zeroAddr, probeKey()), &ke) {
 		return ke.Want
 	}
 	return nil
@@ -251,7 +255,7 @@ func (hc *hostKeyChecker) check(key ssh.PublicKey) error {
 	}
 	if hc.db != nil {
 		var re *knownhosts.RevokedError
-		if err := hc.db(hc.host, zeroAddr, key); errors.As(err, &re) {
+		if err := hc.db(hc.addr, zeroAddr, key); errors.As(err, &re) {
 			return fmt.Errorf("host key for %s is revoked in %s:%d", hc.host, re.Revoked.Filename, re.Revoked.Line)
 		}
 	}

@@ -1,6 +1,7 @@
 package sshconn_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,8 +44,9 @@ type openSSH struct {
 }
 
 // startSSHD runs a private sshd on a free loopback port, in its own process
-// group so that cleanup also ends its session processes.
-func startSSHD(t *testing.T) *openSSH {
+// group so that cleanup also ends its session processes. extra lines are
+// added to its sshd_config.
+func startSSHD(t *testing.T, extra ...string) *openSSH {
 	t.Helper()
 	if _, err := os.Stat(sshdPath); err != nil {
 		skipOrFail(t, sshdPath+" is not installed (apt-get install openssh-server openssh-sftp-server)")
@@ -86,7 +89,7 @@ UsePAM no
 StrictModes no
 UseDNS no
 Subsystem sftp internal-sftp
-`, addr, dir, dir, dir)
+`, addr, dir, dir, dir) + strings.Join(extra, "\n") + "\n"
 	cfgFile := filepath.Join(dir, "sshd_config")
 	os.WriteFile(cfgFile, []byte(cfg), 0o600)
 
@@ -200,12 +203,14 @@ func TestOpenSSH(t *testing.T) {
 		checkFile(t, dst, "one", 0o640)
 	})
 
-	t.Run("cancel", func(t *testing.T) {
-		pidFile := filepath.Join(dir, "pid")
+	// runAndCancel runs cmd, which must write $$ to pidFile first, cancels
+	// it once that happened and returns the remote shell's PID.
+	runAndCancel := func(t *testing.T, c *sshconn.Client, cmd, pidFile string) int {
+		t.Helper()
 		runCtx, cancel := context.WithCancel(ctx)
 		errc := make(chan error, 1)
 		go func() {
-			_, err := c.Run(runCtx, fmt.Sprintf("echo $$ > %s; exec sleep 30", pidFile), nil)
+			_, err := c.Run(runCtx, cmd, nil)
 			errc <- err
 		}()
 		var pid int
@@ -214,21 +219,120 @@ func TestOpenSSH(t *testing.T) {
 			_, err := fmt.Sscan(string(data), &pid)
 			return err == nil
 		})
+		// However the test ends, leave nothing running.
+		t.Cleanup(func() {
+			for _, p := range sessionProcs(pid) {
+				syscall.Kill(p, syscall.SIGKILL)
+			}
+		})
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want Canceled", err)
 		}
-		// OpenSSH refuses "signal" requests for root logins ("session
-		// signalling requires privilege separation"), so as root the
-		// remote command outlives the cancelled session. Record that, and
-		// end the process ourselves.
-		if syscall.Kill(pid, 0) == nil {
-			t.Logf("known limitation: sshd did not deliver SIGTERM to pid %d (root login)", pid)
-			syscall.Kill(pid, syscall.SIGKILL)
+		return pid
+	}
+
+	// OpenSSH refuses "signal" requests for root logins ("session
+	// signalling requires privilege separation"); Run must end the remote
+	// command's process group itself.
+	t.Run("cancel", func(t *testing.T) {
+		pidFile := filepath.Join(dir, "pid")
+		marker := filepath.Join(dir, "marker")
+		pid := runAndCancel(t, c, fmt.Sprintf("echo $$ > %s; sleep 30; touch %s", pidFile, marker), pidFile)
+		waitFor(t, func() bool { return len(sessionProcs(pid)) == 0 })
+		if _, err := os.Stat(marker); err == nil {
+			t.Error("marker exists: remote command was not killed")
+		}
+	})
+
+	// A job-control shell (or `timeout`, or a daemon) may move children
+	// into process groups of their own; the session kill reaches them too.
+	t.Run("cancel reaches other process groups", func(t *testing.T) {
+		if _, err := exec.LookPath("bash"); err != nil {
+			t.Skip("no bash")
+		}
+		pidFile := filepath.Join(dir, "pid2")
+		cmd := fmt.Sprintf(`p=$$; bash -c "set -m; sleep 30 & echo $p > %s; wait"`, pidFile)
+		pid := runAndCancel(t, c, cmd, pidFile)
+		waitFor(t, func() bool { return len(sessionProcs(pid)) == 0 })
+	})
+
+	t.Run("cancel without PID wrapper", func(t *testing.T) {
+		cfg := o.config()
+		cfg.NoPIDWrapper = true
+		plain := dial(t, cfg)
+		pidFile := filepath.Join(dir, "pid3")
+		pid := runAndCancel(t, plain, fmt.Sprintf("echo $$ > %s; exec sleep 30", pidFile), pidFile)
+		if len(sessionProcs(pid)) > 0 {
+			t.Logf("known limitation with NoPIDWrapper: sshd did not deliver SIGTERM to pid %d (root login)", pid)
 		}
 	})
 
 	if got := c.Stats(); got.Connections != 1 {
 		t.Errorf("connections = %d, want 1", got.Connections)
 	}
+}
+
+// With MaxSessions 1 the kill session is refused on the command's
+// connection (sshd frees the slot only when the command ends); Run must
+// kill from a second connection.
+func TestOpenSSHCancelAtSessionLimit(t *testing.T) {
+	o := startSSHD(t, "MaxSessions 1")
+	c := dial(t, o.config())
+	pidFile := filepath.Join(o.workingDir, "pid")
+	runCtx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(runCtx, fmt.Sprintf("echo $$ > %s; sleep 30", pidFile), nil)
+		errc <- err
+	}()
+	var pid int
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(pidFile)
+		_, err := fmt.Sscan(string(data), &pid)
+		return err == nil
+	})
+	t.Cleanup(func() {
+		for _, p := range sessionProcs(pid) {
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want Canceled", err)
+	}
+	waitFor(t, func() bool { return len(sessionProcs(pid)) == 0 })
+	if got := c.Stats(); got.Sessions != 2 || got.Connections != 2 {
+		t.Errorf("stats = %+v, want 2 sessions on 2 connections (the command, then the kill)", got)
+	}
+}
+
+// sessionProcs lists the live (not zombie) processes whose process group
+// or session is sid, from /proc.
+func sessionProcs(sid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp session ...; comm may hold spaces.
+		i := bytes.LastIndexByte(data, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[i+1:]))
+		if len(f) < 4 || f[0] == "Z" || f[0] == "X" {
+			continue
+		}
+		if f[2] == strconv.Itoa(sid) || f[3] == strconv.Itoa(sid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

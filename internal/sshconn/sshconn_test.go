@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -76,6 +77,13 @@ func TestRun(t *testing.T) {
 		{cmd: "exit 3", code: 3},
 		{cmd: "cat; echo done", stdin: "hello\n", stdout: "hello\ndone\n"},
 		{cmd: "kill -TERM $$", code: -1},
+		// The PID wrapper must leave the command's own output alone: a
+		// stderr that starts with text, a marker-like line of its own,
+		// comments, heredocs and line numbers.
+		{cmd: "printf 'x: no newline' >&2", stderr: "x: no newline"},
+		{cmd: `printf '\036smcfleet-pid=123\nerr\n' >&2`, stderr: "\x1esmcfleet-pid=123\nerr\n"},
+		{cmd: "# a comment\ncat <<EOF\nhere\nEOF", stdout: "here\n"},
+		{cmd: "", code: 0},
 	}
 	for _, tt := range tests {
 		var stdin io.Reader
@@ -126,6 +134,84 @@ func TestRunCancelKillsRemoteCommand(t *testing.T) {
 	waitFor(t, func() bool { return syscall.Kill(-pgid, 0) == syscall.ESRCH })
 	if _, err := os.Stat(filepath.Join(dir, "marker")); err == nil {
 		t.Error("marker exists: remote command was not killed")
+	}
+}
+
+func TestRunWrapsCommand(t *testing.T) {
+	s := sshtest.NewServer(t)
+	cfg := config(s)
+	c := dial(t, cfg)
+	cfg.NoPIDWrapper = true
+	plain := dial(t, cfg)
+	const cmd = "echo hi >&2"
+	for _, c := range []*sshconn.Client{c, plain} {
+		res, err := c.Run(context.Background(), cmd, nil)
+		if err != nil || string(res.Stderr) != "hi\n" {
+			t.Fatalf("Run = %q, %v", res.Stderr, err)
+		}
+	}
+	// The wrapper shares the command's first line, so shell messages keep
+	// their line numbers ("sh: 1: ...: not found", not "sh: 2: ...").
+	res, err := c.Run(context.Background(), "smcfleet-no-such-command", nil)
+	if err != nil || res.ExitCode != 127 || strings.Contains(string(res.Stderr), "2") {
+		t.Errorf("Run(unknown command) = %q, %d, %v; want exit 127 and no line 2", res.Stderr, res.ExitCode, err)
+	}
+	execs := s.Stats().Execs
+	if len(execs) < 2 {
+		t.Fatalf("Execs = %q", execs)
+	}
+	execs = execs[:2]
+	if execs[0] != sshconn.WrapCommand(cmd) || execs[1] != cmd {
+		t.Fatalf("Execs = %q, want the wrapped then the plain command", s.Stats().Execs)
+	}
+	for _, e := range execs {
+		if got := sshconn.UnwrapCommand(e); got != cmd {
+			t.Errorf("UnwrapCommand(%q) = %q, want %q", e, got, cmd)
+		}
+	}
+}
+
+// TestRunCancelWithoutSignals plays an sshd that ignores "signal" requests
+// and leaves the command running when the session closes, as OpenSSH does
+// for root logins: only the process group kill can stop the command.
+func TestRunCancelWithoutSignals(t *testing.T) {
+	dir := t.TempDir()
+	s := sshtest.NewServer(t, sshtest.WithExecHandler(func(_ context.Context, cmd string, _ io.Reader, stdout, stderr io.Writer) int {
+		sh := exec.Command("/bin/sh", "-c", cmd)
+		sh.Dir = dir
+		sh.Stdout, sh.Stderr = stdout, stderr
+		sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := sh.Run(); err != nil {
+			return 1
+		}
+		return 0
+	}))
+	c := dial(t, config(s))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(ctx, "echo $$ > started; sleep 30; touch marker", nil)
+		errc <- err
+	}()
+	var pgid int
+	waitFor(t, func() bool {
+		data, err := os.ReadFile(filepath.Join(dir, "started"))
+		_, scanErr := fmt.Sscan(string(data), &pgid)
+		return err == nil && scanErr == nil
+	})
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel: err = %v, want context.Canceled", err)
+	}
+	waitFor(t, func() bool { return syscall.Kill(-pgid, 0) == syscall.ESRCH })
+	if _, err := os.Stat(filepath.Join(dir, "marker")); err == nil {
+		t.Error("marker exists: remote command was not killed")
+	}
+	execs := s.Stats().Execs
+	if len(execs) != 2 || !strings.Contains(execs[1], fmt.Sprintf("p=%d\n", pgid)) {
+		t.Errorf("Execs = %q, want the command then a kill of process group %d", execs, pgid)
 	}
 }
 
