@@ -127,6 +127,7 @@ type Server struct {
 	refuse     atomic.Bool
 	authRefuse atomic.Bool
 	changeKey  atomic.Bool
+	diskFull   atomic.Bool
 	delay      atomic.Int64
 	drop       atomic.Pointer[dropKnob]
 
@@ -309,6 +310,10 @@ func (s *Server) AuthRefuse(on bool) { s.authRefuse.Store(on) }
 
 // ChangeHostKey serves AltHostKey instead of the configured host keys.
 func (s *Server) ChangeHostKey(on bool) { s.changeKey.Store(on) }
+
+// DiskFull makes every SFTP write fail with ENOSPC ("no space left on
+// device"), as on a Manager whose disk is full.
+func (s *Server) DiskFull(on bool) { s.diskFull.Store(on) }
 
 // Delay sleeps d before each handshake and before each channel request reply.
 func (s *Server) Delay(d time.Duration) { s.delay.Store(int64(d)) }

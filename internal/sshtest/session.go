@@ -191,6 +191,9 @@ func (s *Server) runExec(ctx context.Context, ch ssh.Channel, command string, en
 
 func (s *Server) serveSFTP(ctx context.Context, conn net.Conn, ch ssh.Channel) {
 	h, err := newFileHandler(s.opts.Root, s.opts.DisableSFTP)
+	if err == nil {
+		h.diskFull = &s.diskFull
+	}
 	if err != nil {
 		io.WriteString(ch.Stderr(), err.Error())
 		return

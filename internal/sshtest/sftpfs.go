@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"slices"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -23,6 +25,7 @@ import (
 type fileHandler struct {
 	root     *os.Root // nil: absolute paths on the real filesystem
 	disabled []string
+	diskFull *atomic.Bool // writes fail with ENOSPC while set
 }
 
 func newFileHandler(root string, disabled []string) (*fileHandler, error) {
@@ -129,7 +132,22 @@ func (h *fileHandler) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
 	if r.AttrFlags().Permissions {
 		perm = r.Attributes().FileMode().Perm()
 	}
-	return h.openFile(r.Filepath, flag, perm)
+	f, err := h.openFile(r.Filepath, flag, perm)
+	if err != nil || h.diskFull == nil || !h.diskFull.Load() {
+		return f, err
+	}
+	return fullFile{f}, nil
+}
+
+// fullFile is a file on a full disk: every write fails with ENOSPC, as a
+// real write(2) does once the file system has no free block.
+type fullFile struct{ *os.File }
+
+func (fullFile) WriteAt(p []byte, _ int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return 0, &fs.PathError{Op: "write", Path: "", Err: syscall.ENOSPC}
 }
 
 func (h *fileHandler) Filecmd(r *sftp.Request) error {
