@@ -17,11 +17,18 @@ type Printer struct {
 	mode  Mode
 	color bool
 	quiet bool
+
+	// A plan prints host blocks in inventory order, each as soon as it
+	// and every host before it have finished.
+	order   []string
+	pending map[string]string
+	next    int
 }
 
-// NewPrinter returns a Printer writing to w.
-func NewPrinter(w io.Writer, mode Mode, color bool) *Printer {
-	return &Printer{w: w, mode: mode, color: color}
+// NewPrinter returns a Printer writing to w. hosts is the inventory order
+// of the run's hosts, in which a plan prints them.
+func NewPrinter(w io.Writer, mode Mode, color bool, hosts ...string) *Printer {
+	return &Printer{w: w, mode: mode, color: color, order: hosts, pending: map[string]string{}}
 }
 
 // SetQuiet prints only changes, warnings and failures.
@@ -69,14 +76,44 @@ func (p *Printer) HostFinished(h *HostResult) {
 	defer p.mu.Unlock()
 	var b strings.Builder
 	if p.mode == ModePlan {
-		if p.quiet && h.Status == HostOK {
-			return
+		if !p.quiet || h.Status != HostOK {
+			p.hostBlock(&b, h)
 		}
-		p.hostBlock(&b, h)
+		p.emitInOrder(h.Name, b.String())
+		return
 	} else if h.Status == HostUnreachable || (h.Status == HostFailed && len(h.Steps) == 0) || h.Status == HostInterrupted && len(h.Steps) == 0 {
 		fmt.Fprintf(&b, "%s  %s %s\n", p.c(ansiBold, h.Name), p.c(ansiRed, h.Status+":"), h.Error)
 	}
 	io.WriteString(p.w, b.String())
+}
+
+// emitInOrder prints text for host once every earlier host has printed.
+// Callers hold p.mu.
+func (p *Printer) emitInOrder(host, text string) {
+	if len(p.order) == 0 {
+		io.WriteString(p.w, text)
+		return
+	}
+	p.pending[host] = text
+	for p.next < len(p.order) {
+		t, ok := p.pending[p.order[p.next]]
+		if !ok {
+			return
+		}
+		io.WriteString(p.w, t)
+		delete(p.pending, p.order[p.next])
+		p.next++
+	}
+}
+
+// flushPending prints what is still held back (hosts that never finished,
+// after an interrupt). Callers hold p.mu.
+func (p *Printer) flushPending() {
+	for ; p.next < len(p.order); p.next++ {
+		if t, ok := p.pending[p.order[p.next]]; ok {
+			io.WriteString(p.w, t)
+		}
+	}
 }
 
 func (p *Printer) hostBlock(b *strings.Builder, h *HostResult) {
@@ -187,6 +224,7 @@ func (p *Printer) stepBody(b *strings.Builder, r *StepResult, indent string) {
 func (p *Printer) Recap(rep *Report) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.flushPending()
 	var b strings.Builder
 	s := rep.Summary
 	if rep.Kind == ModeApply {

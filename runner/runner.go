@@ -375,7 +375,12 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 	res.Action = ch.Action
 	res.Summary = h.red.String(ch.Summary)
 	res.Diff = h.red.String(ch.Diff)
-	res.Details = append(notes, h.red.Strings(ch.Details)...)
+	for _, n := range notes {
+		if n != "" {
+			res.Details = append(res.Details, n)
+		}
+	}
+	res.Details = append(res.Details, h.red.Strings(ch.Details)...)
 	outputs := ch.Outputs
 
 	switch {

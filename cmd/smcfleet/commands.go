@@ -187,7 +187,11 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 		if asJSON {
 			return nil
 		}
-		p := runner.NewPrinter(s.out, m, color)
+		var names []string
+		for _, t := range opts.Targets {
+			names = append(names, t.Name)
+		}
+		p := runner.NewPrinter(s.out, m, color, names...)
 		opts.Observer = p
 		return p
 	}
