@@ -35,11 +35,12 @@ Examples:
 				&cli.IntFlag{Name: "hosts", Aliases: []string{"n"}, Value: 3, EnvVars: env("LAB_HOSTS"), Usage: "number of Managers"},
 				labDirFlag(),
 				&cli.StringFlag{Name: "region", Value: "us-east-1", EnvVars: env("LAB_REGION"), Usage: "region of the simulated SES"},
+				&cli.BoolFlag{Name: "legacy-dhe", EnvVars: env("LAB_LEGACY_DHE"), Usage: "start the simulated SES offering 1024-bit DHE, as AWS did (needs openssl)"},
 			},
 			Action: func(c *cli.Context) error {
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
-				l, err := lab.Start(ctx, lab.Options{Hosts: c.Int("hosts"), Dir: c.String("dir"), Region: c.String("region")})
+				l, err := lab.Start(ctx, lab.Options{Hosts: c.Int("hosts"), Dir: c.String("dir"), Region: c.String("region"), LegacyDHE: c.Bool("legacy-dhe")})
 				if err != nil {
 					return exitWith(exitFailed, "%v", err)
 				}
@@ -97,6 +98,42 @@ Example:
 				return nil
 			},
 		}, {
+			Name:  "stats",
+			Usage: "print the per-host counters of a running lab as JSON (connections, sessions, commands, SFTP requests, API requests)",
+			Flags: []cli.Flag{labDirFlag()},
+			Action: func(c *cli.Context) error {
+				ctl, err := lab.DialControl(c.String("dir"))
+				if err != nil {
+					return exitWith(exitFailed, "%v", err)
+				}
+				st, err := ctl.Stats(c.Context)
+				if err != nil {
+					return exitWith(exitFailed, "%v", err)
+				}
+				enc := json.NewEncoder(s.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			},
+		}, {
+			Name:      "ses",
+			Usage:     "switch the simulated SES's legacy-DHE mode: legacy-dhe on|off",
+			ArgsUsage: "legacy-dhe on|off",
+			Flags:     []cli.Flag{labDirFlag()},
+			Action: func(c *cli.Context) error {
+				if c.Args().Get(0) != "legacy-dhe" || (c.Args().Get(1) != "on" && c.Args().Get(1) != "off") {
+					return exitWith(exitFailed, "usage: smcfleet lab ses --dir DIR legacy-dhe on|off")
+				}
+				ctl, err := lab.DialControl(c.String("dir"))
+				if err != nil {
+					return exitWith(exitFailed, "%v", err)
+				}
+				if err := ctl.SetLegacyDHE(c.Context, c.Args().Get(1) == "on"); err != nil {
+					return exitWith(exitFailed, "%v", err)
+				}
+				fmt.Fprintf(s.out, "SES legacy-DHE %s\n", c.Args().Get(1))
+				return nil
+			},
+		}, {
 			Name:      "fault",
 			Usage:     "switch a fault on (or off) on a simulated Manager",
 			ArgsUsage: "HOST KIND [VALUE|off]",
@@ -148,7 +185,7 @@ set-up.
 Example:
    smcfleet demo`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "keep", Usage: "keep the temporary directory for inspection"},
+			&cli.BoolFlag{Name: "keep", EnvVars: env("DEMO_KEEP"), Usage: "keep the temporary directory for inspection"},
 			noColorFlag,
 		},
 		Action: func(c *cli.Context) error {

@@ -64,7 +64,7 @@ func servers(ts *testscript.TestScript) map[string]*sshtest.Server {
 	return ts.Value("fleet").(map[string]*sshtest.Server)
 }
 
-// fleet N [knownhosts]: start N in-process SSH servers smc-01..smc-N, each
+// fleet N [knownhosts|jump]: start N in-process SSH servers smc-01..smc-N, each
 // with its own directory $WORK/hosts/<name> seeded with a Manager's
 // tls-ciphers, and write $WORK/inventory.hcl pinning their host keys (or,
 // with "knownhosts", trusting $WORK/known_hosts, initially empty).
@@ -73,6 +73,8 @@ func cmdFleet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: fleet N [knownhosts]")
 	}
 	useKnownHosts := len(args) > 1 && args[1] == "knownhosts"
+	// "jump": every host but the first is reached through smc-01.
+	useJump := len(args) > 1 && args[1] == "jump"
 	if useKnownHosts {
 		ts.Check(os.WriteFile(ts.MkAbs("known_hosts"), nil, 0o600))
 	}
@@ -97,6 +99,9 @@ func cmdFleet(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Defer(func() { srv.Close() })
 		servers(ts)[name] = srv
 		trust := fmt.Sprintf("host_keys      = [%q]", strings.TrimSpace(srv.AuthorizedKeyLine()))
+		if useJump && i > 1 {
+			trust += "\n  jump           = [\"smc-01\"]"
+		}
 		if useKnownHosts {
 			trust = fmt.Sprintf("known_hosts    = %q", ts.MkAbs("known_hosts"))
 		}
@@ -169,6 +174,8 @@ func cmdStats(ts *testscript.TestScript, neg bool, args []string) {
 		got = st.SFTPSessions
 	case "sessions":
 		got = st.Sessions
+	case "forwards":
+		got = st.Forwards
 	default:
 		ts.Fatalf("sshstats: unknown counter %s", args[1])
 	}

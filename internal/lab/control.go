@@ -55,6 +55,17 @@ func (l *Lab) ServeControl(ctx context.Context) error {
 		}
 		writeJSON(w, map[string]string{"host": h.Name, "fault": r.PathValue("kind"), "value": r.URL.Query().Get("value")})
 	})
+	mux.HandleFunc("POST /ses/legacy-dhe", func(w http.ResponseWriter, r *http.Request) {
+		on := r.URL.Query().Get("value") != "off"
+		if err := l.ses.SetLegacyDHE(on); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, map[string]bool{"legacy_dhe": on})
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, l.Stats())
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -97,6 +108,30 @@ func (c *Control) TestAction(ctx context.Context, host string) (TestActionResult
 	var res TestActionResult
 	err := c.post(ctx, "/hosts/"+host+"/test-action", &res)
 	return res, err
+}
+
+// SetLegacyDHE switches the simulated SES's legacy-DHE mode.
+func (c *Control) SetLegacyDHE(ctx context.Context, on bool) error {
+	v := "on"
+	if !on {
+		v = "off"
+	}
+	return c.post(ctx, "/ses/legacy-dhe?value="+v, nil)
+}
+
+// Stats fetches the lab's per-host counters.
+func (c *Control) Stats(ctx context.Context) (map[string]HostStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://lab/stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]HostStats
+	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 
 // SetFault switches a fault on a host; value "off" switches it off.
@@ -174,4 +209,34 @@ func (l *Lab) SetFault(h *Host, kind, value string) error {
 		return fmt.Errorf("unknown fault %q; known: %s", kind, strings.Join(known, ", "))
 	}
 	return nil
+}
+
+// HostStats counts what a simulated Manager's servers saw since the lab
+// started: what a benchmark needs to tell connections and round trips.
+type HostStats struct {
+	Connections  int `json:"connections"`   // SSH handshakes completed
+	Sessions     int `json:"sessions"`      // SSH session channels (one per command, one per SFTP subsystem)
+	Commands     int `json:"commands"`      // exec requests
+	SFTPSessions int `json:"sftp_sessions"` // SFTP subsystems
+	SFTPRequests int `json:"sftp_requests"` // SFTP requests that wait for an answer
+	APIRequests  int `json:"api_requests"`
+}
+
+// Stats returns every host's counters.
+func (l *Lab) Stats() map[string]HostStats {
+	out := map[string]HostStats{}
+	for _, h := range l.Hosts {
+		st := h.SSH.Stats()
+		hs := HostStats{
+			Connections: st.Handshakes, Sessions: st.Sessions, Commands: len(st.Execs),
+			SFTPSessions: st.SFTPSessions, SFTPRequests: st.SFTPRequests,
+		}
+		if h.API != nil {
+			for _, n := range h.API.Stats().Requests {
+				hs.APIRequests += n
+			}
+		}
+		out[h.Name] = hs
+	}
+	return out
 }

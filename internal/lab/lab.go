@@ -34,6 +34,8 @@ type Options struct {
 	Hosts  int    // number of Managers, smc-01…
 	Dir    string // where the hosts' files, keys and inventory go
 	Region string // SES region, default us-east-1
+	// LegacyDHE starts the simulated SES in legacy-DHE mode (needs openssl).
+	LegacyDHE bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -50,6 +52,7 @@ type Lab struct {
 	apiPassword   string
 	chain         *labca.Chain
 	ses           *ses.Server
+	legacyDHE     bool
 	smtpUser      string
 	smtpPassword  string
 	closeOnce     sync.Once
@@ -102,7 +105,7 @@ func Start(ctx context.Context, o Options) (*Lab, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Lab{Dir: dir, Region: o.Region, now: o.Now}
+	l := &Lab{Dir: dir, Region: o.Region, now: o.Now, legacyDHE: o.LegacyDHE}
 	ok := false
 	defer func() {
 		if !ok {

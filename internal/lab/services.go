@@ -40,6 +40,7 @@ func (l *Lab) startServices(ctx context.Context) error {
 		Chain:           chain,
 		Users:           map[string]string{l.smtpUser: l.smtpPassword},
 		VerifiedDomains: []string{VerifiedDomain},
+		LegacyDHE:       l.legacyDHE,
 	})
 	if err != nil {
 		return fmt.Errorf("simulated SES: %w", err)

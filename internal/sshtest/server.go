@@ -101,6 +101,7 @@ type Stats struct {
 	Sessions     int      // "session" channels opened
 	SFTPSessions int      // "sftp" subsystems started
 	Forwards     int      // "direct-tcpip" channels opened
+	SFTPRequests int      // SFTP requests answered (open, stat, list, rename…; not data packets)
 	Execs        []string // commands run, in order
 	Signals      []string // signals received from clients, e.g. "TERM"
 	AuthMethods  []string // authentication methods attempted, e.g. "publickey"

@@ -193,6 +193,7 @@ func (s *Server) serveSFTP(ctx context.Context, conn net.Conn, ch ssh.Channel) {
 	h, err := newFileHandler(s.opts.Root, s.opts.DisableSFTP)
 	if err == nil {
 		h.diskFull = &s.diskFull
+		h.onRequest = func() { s.count(func(st *Stats) { st.SFTPRequests++ }) }
 	}
 	if err != nil {
 		io.WriteString(ch.Stderr(), err.Error())

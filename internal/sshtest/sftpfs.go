@@ -26,6 +26,15 @@ type fileHandler struct {
 	root     *os.Root // nil: absolute paths on the real filesystem
 	disabled []string
 	diskFull *atomic.Bool // writes fail with ENOSPC while set
+	// onRequest counts SFTP requests that wait for an answer (open, stat,
+	// list, rename…), not the data packets of a transfer.
+	onRequest func()
+}
+
+func (h *fileHandler) counted() {
+	if h.onRequest != nil {
+		h.onRequest()
+	}
 }
 
 func newFileHandler(root string, disabled []string) (*fileHandler, error) {
@@ -105,6 +114,7 @@ func (h *fileHandler) remove(p string) error {
 }
 
 func (h *fileHandler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	h.counted()
 	return h.openFile(r.Filepath, os.O_RDONLY, 0)
 }
 
@@ -113,6 +123,7 @@ func (h *fileHandler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 }
 
 func (h *fileHandler) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
+	h.counted()
 	pf := r.Pflags()
 	flag := os.O_WRONLY
 	if pf.Read {
@@ -151,6 +162,7 @@ func (fullFile) WriteAt(p []byte, _ int64) (int, error) {
 }
 
 func (h *fileHandler) Filecmd(r *sftp.Request) error {
+	h.counted()
 	switch r.Method {
 	case "Setstat":
 		return h.setstat(r)
@@ -251,6 +263,7 @@ func (h *fileHandler) setstat(r *sftp.Request) error {
 }
 
 func (h *fileHandler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	h.counted()
 	switch r.Method {
 	case "List":
 		f, err := h.openFile(r.Filepath, os.O_RDONLY, 0)
@@ -282,6 +295,7 @@ func (h *fileHandler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 }
 
 func (h *fileHandler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	h.counted()
 	fi, err := h.lstat(r.Filepath)
 	if err != nil {
 		return nil, err
