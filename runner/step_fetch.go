@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+
+	"github.com/smcfleet/smcfleet/internal/atomicfile"
 )
 
 func fetchKind() *Kind {
@@ -263,8 +265,8 @@ func localSum(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// fetchOne streams one file into a temp file beside its destination,
-// verifies the checksum, syncs, and renames it into place.
+// fetchOne streams one file into place atomically, verifying its checksum
+// before the rename: a short or altered transfer never replaces the copy.
 func fetchOne(ctx context.Context, env *Env, it *fetchItem) error {
 	if err := os.MkdirAll(filepath.Dir(it.local), 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", filepath.Dir(it.local), err)
@@ -274,36 +276,18 @@ func fetchOne(ctx context.Context, env *Env, it *fetchItem) error {
 		return fmt.Errorf("open %s: %w", it.remote, err)
 	}
 	defer r.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(it.local), "."+filepath.Base(it.local)+".smcfleet-*.tmp")
+	err = atomicfile.Write(it.local, it.mode&0o755, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != it.sum {
+			return fmt.Errorf("checksum mismatch (remote %s, received %s): the file changed during the transfer; run again", it.sum, got)
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", it.remote, err)
 	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), r); err != nil {
-		return fmt.Errorf("fetch %s: %w", it.remote, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != it.sum {
-		return fmt.Errorf("fetch %s: checksum mismatch (remote %s, received %s): the file changed during the transfer; run again", it.remote, it.sum, got)
-	}
-	if err := tmp.Chmod(it.mode & 0o755); err != nil {
-		return fmt.Errorf("fetch %s: %w", it.remote, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("fetch %s: %w", it.remote, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("fetch %s: %w", it.remote, err)
-	}
-	if err := os.Rename(tmp.Name(), it.local); err != nil {
-		return fmt.Errorf("fetch %s: %w", it.remote, err)
-	}
-	done = true
 	return nil
 }

@@ -4,14 +4,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/smcfleet/smcfleet/internal/atomicfile"
 	"github.com/smcfleet/smcfleet/inventory"
 	"github.com/smcfleet/smcfleet/runner"
 )
@@ -316,24 +317,7 @@ func exitFor(rep *runner.Report, detailed bool) error {
 }
 
 func writeJSONFile(path string, rep *runner.Report) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := runner.WriteJSON(tmp, rep); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return runner.WriteJSON(w, rep) })
 }
 
 // interruptible returns a context cancelled by the first SIGINT or SIGTERM:

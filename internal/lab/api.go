@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/smcfleet/smcfleet/internal/atomicfile"
 	"github.com/smcfleet/smcfleet/internal/lab/labca"
 	"github.com/smcfleet/smcfleet/internal/lab/smcapi"
 )
@@ -122,5 +123,5 @@ func (l *Lab) initAPI() error {
 	if err := labca.WritePEM(filepath.Join(l.Dir, "lab-ca.pem"), ca.Cert); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(l.Dir, "api-password"), []byte(l.apiPassword), 0o600)
+	return atomicfile.WriteFile(filepath.Join(l.Dir, "api-password"), []byte(l.apiPassword), 0o600)
 }

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/smcfleet/smcfleet/internal/atomicfile"
 	"github.com/smcfleet/smcfleet/internal/lab/labca"
 	"github.com/smcfleet/smcfleet/internal/lab/ses"
 	"github.com/smcfleet/smcfleet/internal/lab/shell"
@@ -146,14 +147,14 @@ func (l *Lab) writeClientKey() (ssh.PublicKey, error) {
 		return nil, err
 	}
 	l.clientKeyFile = filepath.Join(l.Dir, "id_ed25519")
-	if err := writeFileAtomic(l.clientKeyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := atomicfile.WriteFile(l.clientKeyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		return nil, err
 	}
 	sshPub, err := ssh.NewPublicKey(pub)
 	if err != nil {
 		return nil, err
 	}
-	return sshPub, writeFileAtomic(l.clientKeyFile+".pub", ssh.MarshalAuthorizedKey(sshPub), 0o644)
+	return sshPub, atomicfile.WriteFile(l.clientKeyFile+".pub", ssh.MarshalAuthorizedKey(sshPub), 0o644)
 }
 
 func (l *Lab) startHost(name string, clientPub ssh.PublicKey) (*Host, error) {
@@ -217,7 +218,7 @@ func (l *Lab) writeInventory() error {
 			fmt.Fprintf(&kh, "[%s]:%d %s", h.SSH.Host(), h.SSH.Port(), ssh.MarshalAuthorizedKey(k))
 		}
 	}
-	if err := writeFileAtomic(l.KnownHostsPath(), []byte(kh.String()), 0o600); err != nil {
+	if err := atomicfile.WriteFile(l.KnownHostsPath(), []byte(kh.String()), 0o600); err != nil {
 		return err
 	}
 	var b strings.Builder
@@ -234,26 +235,5 @@ defaults {
 	for _, h := range l.Hosts {
 		fmt.Fprintf(&b, "\nhost %q {\n  address = %q\n  port    = %d\n%s}\n", h.Name, h.SSH.Host(), h.SSH.Port(), l.inventoryHostExtra(h))
 	}
-	return writeFileAtomic(l.InventoryPath(), []byte(b.String()), 0o644)
-}
-
-// writeFileAtomic writes a file through a temp file and a rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(l.InventoryPath(), []byte(b.String()), 0o644)
 }

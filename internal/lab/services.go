@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/smcfleet/smcfleet/internal/atomicfile"
 	"github.com/smcfleet/smcfleet/internal/lab/labca"
 	"github.com/smcfleet/smcfleet/internal/lab/ses"
 )
@@ -67,7 +68,7 @@ smtp_password    = %q
 verified_domains = [%q]
 from_email       = "alerts@%s"
 `, l.Region, l.ses.EndpointName(), l.smtpUser, l.smtpPassword, VerifiedDomain, VerifiedDomain)
-	return writeFileAtomic(l.VarsPath(), []byte(content), 0o600)
+	return atomicfile.WriteFile(l.VarsPath(), []byte(content), 0o600)
 }
 
 // startHostServices starts a host's own services (its HTTPS API).

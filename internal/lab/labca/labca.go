@@ -27,10 +27,11 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/smcfleet/smcfleet/internal/atomicfile"
 )
 
 // Subjects of the SES-like chain.
@@ -359,39 +360,7 @@ func WriteKeyPEM(path string, key crypto.Signer) error {
 // WriteFileAtomic writes data to a temporary file next to path, syncs it
 // and renames it over path.
 func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	ok = true
-	return nil
+	return atomicfile.WriteFile(path, data, mode)
 }
 
 // rsaKeys generates n RSA 2048 keys in parallel.
