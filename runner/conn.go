@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"io"
+	"io/fs"
+	"net"
 
 	"github.com/smcfleet/smcfleet/internal/remote"
 )
@@ -33,10 +35,21 @@ type Conn interface {
 	// It reports whether dst was created; an existing dst is left untouched
 	// and is not an error.
 	CopyNoClobber(ctx context.Context, src, dst string) (created bool, err error)
+	// MkdirAll creates a directory and its missing parents with mode;
+	// an existing directory is left alone.
+	MkdirAll(ctx context.Context, path string, mode fs.FileMode) error
 	// Glob expands a remote path pattern (path.Match syntax) in sorted order.
 	Glob(ctx context.Context, pattern string) ([]string, error)
 	// Open opens a remote file for streaming reads.
 	Open(ctx context.Context, path string) (io.ReadCloser, error)
 	// Close ends the connection.
 	Close() error
+}
+
+// TunnelDialer is implemented by connections that can open a TCP
+// connection from the host's side (an SSH direct-tcpip channel), for steps
+// that must see the network as the host sees it without running a program
+// there.
+type TunnelDialer interface {
+	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 }

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"net"
 	"sort"
 	"time"
 
@@ -74,6 +75,9 @@ type Env struct {
 	Warn func(msg string)
 	// Timeout is the step's time limit (commands are stopped after it).
 	Timeout time.Duration
+	// DialController opens a TCP connection from where smcfleet runs
+	// (steps with via = "controller").
+	DialController func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Registry is the set of step kinds a run may use.
@@ -82,7 +86,7 @@ type Registry map[string]*Kind
 // DefaultKinds returns the built-in step kinds.
 func DefaultKinds() Registry {
 	r := Registry{}
-	for _, k := range []*Kind{fileKind(), commandKind(), fetchKind()} {
+	for _, k := range []*Kind{fileKind(), commandKind(), fetchKind(), certFetchKind(), tlsProbeKind()} {
 		r[k.Name] = k
 	}
 	return r

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,9 @@ type Options struct {
 	Observer    Observer
 	Version     string
 	Inventory   string
+	// DialController opens connections from the controller (steps with
+	// via = "controller"); nil means a plain net.Dialer.
+	DialController func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Run plans or applies the playbook on every target, at most Forks hosts at
@@ -192,7 +196,11 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 		hr.Error = h.red.String(err.Error())
 		return hr
 	}
-	h.env = &Env{Conn: conn, Host: t, Redact: h.red}
+	h.env = &Env{Conn: conn, Host: t, Redact: h.red, DialController: o.DialController}
+	if h.env.DialController == nil {
+		var d net.Dialer
+		h.env.DialController = d.DialContext
+	}
 
 	notified := map[string][]string{}
 	failedAt := ""
@@ -405,10 +413,16 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 			outputs = cty.NullVal(kind.Outputs)
 		}
 	}
+	res.Outputs = h.outputsJSON(outputs)
+	if res.Status == StepPlanned {
+		// What a change would produce does not exist yet: later steps see
+		// "known after apply", as in Terraform, and never act on
+		// half-known state. The report still shows what Check learnt.
+		outputs = cty.UnknownVal(kind.Outputs)
+	}
 	if !s.Handler {
 		h.scope.SetOutputs(s.Name, outputs)
 	}
-	res.Outputs = h.outputsJSON(outputs)
 	return res
 }
 

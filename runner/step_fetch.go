@@ -28,7 +28,8 @@ func fetchKind() *Kind {
 		Name:    "fetch",
 		Summary: "Pull remote files (paths or globs) over SFTP into DEST/<host>/, verified by SHA-256.",
 		Spec: hcldec.ObjectSpec{
-			"src":  &hcldec.AttrSpec{Name: "src", Type: cty.DynamicPseudoType, Required: true},
+			"src":  &hcldec.AttrSpec{Name: "src", Type: cty.DynamicPseudoType},
+			"from": &hcldec.AttrSpec{Name: "from", Type: cty.DynamicPseudoType},
 			"dest": &hcldec.AttrSpec{Name: "dest", Type: cty.String, Required: true},
 			"flat": &hcldec.AttrSpec{Name: "flat", Type: cty.Bool},
 		},
@@ -56,7 +57,18 @@ type fetchItem struct {
 
 func newFetchAction(cfg cty.Value) (Action, error) {
 	a := &fetchAction{dest: getString(cfg, "dest"), flat: getBool(cfg, "flat")}
+	// from is src by another name, for reading well as
+	// from = step.chain.files.
 	src, _ := cfg.GetAttr("src").UnmarkDeep()
+	from, _ := cfg.GetAttr("from").UnmarkDeep()
+	switch {
+	case src.IsNull() && from.IsNull():
+		return nil, fmt.Errorf("set src (a path, a glob or a list) or from (e.g. step.chain.files)")
+	case !src.IsNull() && !from.IsNull():
+		return nil, fmt.Errorf("set src or from, not both")
+	case src.IsNull():
+		src = from
+	}
 	if src.Type() == cty.String {
 		a.patterns = []string{src.AsString()}
 	} else {

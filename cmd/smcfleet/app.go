@@ -81,6 +81,7 @@ Exit codes: 0 success; 1 a host failed or the input was invalid;
 			planCommand(s),
 			applyCommand(s),
 			inventoryCommand(s),
+			certsCommand(s),
 			labCommand(s),
 			demoCommand(s),
 		},

@@ -169,21 +169,14 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 	ctx, stop := interruptible(s)
 	defer stop()
 
-	pool := runner.NewPool(newDialer(c, l.inv))
-	defer pool.Close()
+	opts, closePool, err := runOptions(c, l)
+	if err != nil {
+		return err
+	}
+	defer closePool()
 
 	asJSON := c.Bool("json")
 	color := !asJSON && useColor(c, s, s.out)
-	opts := runner.Options{
-		Playbook:    l.pb,
-		Kinds:       l.kinds,
-		Targets:     l.targets,
-		Connector:   pool,
-		Forks:       c.Int("forks"),
-		StepTimeout: c.Duration("step-timeout"),
-		Version:     version,
-		Inventory:   c.String("inventory"),
-	}
 	observe := func(m runner.Mode) *runner.Printer {
 		if asJSON {
 			return nil
@@ -349,4 +342,26 @@ func interruptible(s *streams) (context.Context, func()) {
 		close(done)
 		cancel()
 	}
+}
+
+// runOptions assembles a run: one pooled SSH connection per host, the
+// controller's dialer with --resolve applied.
+func runOptions(c *cli.Context, l *loaded) (runner.Options, func(), error) {
+	dialController, err := controllerDialer(c.StringSlice("resolve"))
+	if err != nil {
+		return runner.Options{}, nil, exitWith(exitFailed, "--resolve: %v", err)
+	}
+	pool := runner.NewPool(newDialer(c, l.inv))
+	opts := runner.Options{
+		Playbook:       l.pb,
+		Kinds:          l.kinds,
+		Targets:        l.targets,
+		Connector:      pool,
+		Forks:          c.Int("forks"),
+		StepTimeout:    c.Duration("step-timeout"),
+		Version:        version,
+		Inventory:      c.String("inventory"),
+		DialController: dialController,
+	}
+	return opts, func() { pool.Close() }, nil
 }

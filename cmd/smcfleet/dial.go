@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -63,4 +65,31 @@ func sshConfig(h *inventory.Host, acceptNew bool, connectTimeout time.Duration, 
 		ConnectTimeout: timeout,
 		PassphraseFunc: passphrase,
 	}
+}
+
+// controllerDialer dials from the controller, with curl-style overrides
+// HOST:PORT:ADDRESS (the lab's simulated SES, or an endpoint seen through a
+// NAT): the TLS name stays HOST, only the connection goes to ADDRESS.
+func controllerDialer(rules []string) (func(ctx context.Context, network, addr string) (net.Conn, error), error) {
+	override := map[string]string{}
+	for _, r := range rules {
+		for _, rule := range strings.FieldsFunc(r, func(c rune) bool { return c == ',' || c == ' ' || c == '\n' }) {
+			host, rest, ok1 := strings.Cut(rule, ":")
+			port, target, ok2 := strings.Cut(rest, ":")
+			if !ok1 || !ok2 || host == "" || port == "" || target == "" {
+				return nil, fmt.Errorf("%q is not HOST:PORT:ADDRESS[:PORT]", rule)
+			}
+			if _, _, err := net.SplitHostPort(target); err != nil {
+				target = net.JoinHostPort(target, port)
+			}
+			override[strings.ToLower(net.JoinHostPort(host, port))] = target
+		}
+	}
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if to, ok := override[strings.ToLower(addr)]; ok {
+			addr = to
+		}
+		return d.DialContext(ctx, network, addr)
+	}, nil
 }

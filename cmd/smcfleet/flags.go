@@ -70,6 +70,12 @@ func runFlags() []cli.Flag {
 			Name: "connect-timeout", EnvVars: env("CONNECT_TIMEOUT"), Value: 15 * time.Second,
 			Usage: "time limit to connect and authenticate to a host (inventory connect_timeout wins)",
 		},
+		resolveFlag,
 		noColorFlag,
 	}
+}
+
+var resolveFlag = &cli.StringSliceFlag{
+	Name: "resolve", EnvVars: env("RESOLVE"),
+	Usage: "connect HOST:PORT to ADDRESS instead, for steps that connect from the controller: `HOST:PORT:ADDRESS` (repeatable, or comma-separated)",
 }

@@ -56,6 +56,14 @@ func loadAll(c *cli.Context, s *streams, dp *diagPrinter) (*loaded, error) {
 	if c.NArg() != 1 {
 		return nil, exitWith(exitFailed, "give exactly one PLAYBOOK (a .hcl file or a directory of them); see --help")
 	}
+	return loadWith(c, dp, func(kinds runner.Registry) (*playbooks.Playbook, hcl.Diagnostics) {
+		return loadPlaybook(c.Args().First(), kinds)
+	})
+}
+
+// loadWith is loadAll with the playbook coming from load (a file, or one
+// that a command such as "certs fetch" builds).
+func loadWith(c *cli.Context, dp *diagPrinter, load func(runner.Registry) (*playbooks.Playbook, hcl.Diagnostics)) (*loaded, error) {
 	l := &loaded{kinds: runner.DefaultKinds()}
 	var diags hcl.Diagnostics
 
@@ -64,7 +72,7 @@ func loadAll(c *cli.Context, s *streams, dp *diagPrinter) (*loaded, error) {
 	if inv != nil {
 		dp.addFiles(inv.Files)
 	}
-	pb, d := loadPlaybook(c.Args().First(), l.kinds)
+	pb, d := load(l.kinds)
 	diags = append(diags, d...)
 	if pb != nil {
 		dp.addFiles(pb.Files)

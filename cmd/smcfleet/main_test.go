@@ -56,6 +56,7 @@ func TestScripts(t *testing.T) {
 			"jsonpath":   cmdJSONPath,
 			"waitfile":   cmdWaitFile,
 			"pidgone":    cmdPIDGone,
+			"envfile":    cmdEnvFile,
 		},
 	})
 }
@@ -291,4 +292,12 @@ func cmdPIDGone(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("pidgone: process %d is still running", pid)
+}
+
+// envfile VAR FILE: set VAR to FILE's content, trimmed.
+func cmdEnvFile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: envfile VAR FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 }

@@ -180,7 +180,7 @@ func (l *Lab) startHost(name string, clientPub ssh.PublicKey) (*Host, error) {
 	exec := func(ctx context.Context, cmd string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return h.Shell.Exec(ctx, sshconn.UnwrapCommand(cmd), stdin, stdout, stderr)
 	}
-	h.SSH, err = sshtest.Start(sshtest.Options{Root: root, Exec: exec})
+	h.SSH, err = sshtest.Start(sshtest.Options{Root: root, Exec: exec, Forward: l.dial})
 	if err != nil {
 		return nil, err
 	}

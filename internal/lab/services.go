@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -27,7 +28,7 @@ func (l *Lab) startServices(ctx context.Context) error {
 	if err := l.initAPI(); err != nil {
 		return err
 	}
-	chain, err := labca.NewSESChain(labca.Options{Region: l.Region, CrossSigned: true})
+	chain, err := labca.NewSESChain(labca.Options{Region: l.Region, CrossSigned: true, ServeOldRoot: true})
 	if err != nil {
 		return err
 	}
@@ -68,8 +69,24 @@ smtp_password    = %q
 verified_domains = [%q]
 from_email       = "alerts@%s"
 `, l.Region, l.ses.EndpointName(), l.smtpUser, l.smtpPassword, VerifiedDomain, VerifiedDomain)
-	return atomicfile.WriteFile(l.VarsPath(), []byte(content), 0o600)
+	if err := atomicfile.WriteFile(l.VarsPath(), []byte(content), 0o600); err != nil {
+		return err
+	}
+	// For steps that connect from the controller (via = "controller"):
+	// smcfleet --resolve "$(cat DIR/resolve)" maps the SES name as the
+	// Managers' /etc/hosts does.
+	var rules []string
+	for _, port := range []int{25, 587, 2587, 465, 2465} {
+		hp := net.JoinHostPort(l.ses.EndpointName(), strconv.Itoa(port))
+		addr, _ := l.dial(hp)
+		rules = append(rules, hp+":"+addr)
+	}
+	return atomicfile.WriteFile(l.ResolvePath(), []byte(strings.Join(rules, ",")+"\n"), 0o644)
 }
+
+// ResolvePath holds --resolve rules that map the simulated SES's name for
+// connections made from the controller.
+func (l *Lab) ResolvePath() string { return filepath.Join(l.Dir, "resolve") }
 
 // startHostServices starts a host's own services (its HTTPS API).
 func (l *Lab) startHostServices(h *Host) error {

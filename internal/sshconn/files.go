@@ -414,3 +414,20 @@ func (c *Client) CopyNoClobber(ctx context.Context, src, dst string) (bool, erro
 }
 
 var errUnsupported = errors.New("unsupported")
+
+// MkdirAll creates a directory and its missing parents with mode (existing
+// directories are left as they are).
+func (c *Client) MkdirAll(ctx context.Context, p string, mode fs.FileMode) error {
+	return c.withSFTP(ctx, "mkdir "+p, func(sc *sftp.Client) error {
+		if fi, err := sc.Stat(p); err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s exists and is not a directory", p)
+			}
+			return nil
+		}
+		if err := sc.MkdirAll(p); err != nil {
+			return err
+		}
+		return sc.Chmod(p, mode)
+	})
+}

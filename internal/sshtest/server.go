@@ -54,6 +54,11 @@ type Options struct {
 	Root string
 	// Exec replaces the default /bin/sh -c handler.
 	Exec ExecHandler
+	// Forward maps the host:port of a direct-tcpip request (a client's
+	// tunnel through this server) to the loopback address to connect to;
+	// ok=false refuses it, as an unresolvable name. Nil: loopback
+	// addresses only, as given.
+	Forward func(hostport string) (addr string, ok bool)
 	// HostKeyTypes lists the host key types to generate and serve:
 	// "ed25519" (default), "ecdsa", "rsa". The first is HostKey().
 	HostKeyTypes []string
@@ -489,8 +494,23 @@ func (s *Server) serveForward(nc ssh.NewChannel) {
 		nc.Reject(ssh.ConnectionFailed, "bad direct-tcpip request")
 		return
 	}
-	ip := net.ParseIP(msg.Host)
-	if msg.Host == "localhost" {
+	addr := net.JoinHostPort(msg.Host, strconv.Itoa(int(msg.Port)))
+	if s.opts.Forward != nil {
+		// The simulated host's own name resolution (its /etc/hosts).
+		mapped, ok := s.opts.Forward(addr)
+		if !ok {
+			nc.Reject(ssh.ConnectionFailed, "connect to "+addr+": no such host")
+			return
+		}
+		addr = mapped
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		nc.Reject(ssh.ConnectionFailed, err.Error())
+		return
+	}
+	ip := net.ParseIP(host)
+	if host == "localhost" {
 		ip = net.IPv4(127, 0, 0, 1)
 	}
 	if ip == nil || !ip.IsLoopback() {
@@ -498,7 +518,7 @@ func (s *Server) serveForward(nc ssh.NewChannel) {
 		return
 	}
 	var d net.Dialer
-	target, err := d.DialContext(s.ctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(int(msg.Port))))
+	target, err := d.DialContext(s.ctx, "tcp", net.JoinHostPort(ip.String(), port))
 	if err != nil {
 		nc.Reject(ssh.ConnectionFailed, err.Error())
 		return
