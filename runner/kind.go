@@ -62,6 +62,10 @@ type Change struct {
 	// Outputs, when set, are the step's outputs as known after Check
 	// (for a step with nothing to do they are final).
 	Outputs cty.Value
+	// Planned, when set, is what later steps of a plan see when this step
+	// would change something: the outputs it will have, with unknown
+	// values for what only the apply makes real. Unset: all unknown.
+	Planned cty.Value
 	// State carries kind-private data from Check to Apply.
 	State any
 }
@@ -78,6 +82,9 @@ type Env struct {
 	// DialController opens a TCP connection from where smcfleet runs
 	// (steps with via = "controller").
 	DialController func(ctx context.Context, network, addr string) (net.Conn, error)
+	// API returns the host's Manager API session (opened on first use,
+	// one per host per run).
+	API func(ctx context.Context) (ManagerAPI, error)
 }
 
 // Registry is the set of step kinds a run may use.
@@ -86,7 +93,7 @@ type Registry map[string]*Kind
 // DefaultKinds returns the built-in step kinds.
 func DefaultKinds() Registry {
 	r := Registry{}
-	for _, k := range []*Kind{fileKind(), commandKind(), fetchKind(), certFetchKind(), tlsProbeKind()} {
+	for _, k := range []*Kind{fileKind(), commandKind(), fetchKind(), certFetchKind(), tlsProbeKind(), trustStoreKind(), smcConfigKind(), httpKind()} {
 		r[k.Name] = k
 	}
 	return r

@@ -70,6 +70,9 @@ type Options struct {
 	// DialController opens connections from the controller (steps with
 	// via = "controller"); nil means a plain net.Dialer.
 	DialController func(ctx context.Context, network, addr string) (net.Conn, error)
+	// APIConnector opens the Managers' API sessions; nil: no step may
+	// use the API.
+	APIConnector APIConnector
 }
 
 // Run plans or applies the playbook on every target, at most Forks hosts at
@@ -200,6 +203,12 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 	if h.env.DialController == nil {
 		var d net.Dialer
 		h.env.DialController = d.DialContext
+	}
+	h.env.API = func(ctx context.Context) (ManagerAPI, error) {
+		if o.APIConnector == nil {
+			return nil, errors.New("this command cannot use the Manager API")
+		}
+		return o.APIConnector.API(ctx, t)
 	}
 
 	notified := map[string][]string{}
@@ -417,8 +426,12 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 	if res.Status == StepPlanned {
 		// What a change would produce does not exist yet: later steps see
 		// "known after apply", as in Terraform, and never act on
-		// half-known state. The report still shows what Check learnt.
+		// half-known state, except what the kind says is already certain.
+		// The report still shows what Check learnt.
 		outputs = cty.UnknownVal(kind.Outputs)
+		if ch.Planned != cty.NilVal {
+			outputs = ch.Planned
+		}
 	}
 	if !s.Handler {
 		h.scope.SetOutputs(s.Name, outputs)

@@ -221,6 +221,13 @@ func (a *certFetchAction) Check(ctx context.Context, env *Env) (*Change, error) 
 	ch.Summary = fmt.Sprintf("%s via %s: %d certificate(s) verified; %d new, %d changed, %d identical in %s",
 		a.ep.endpoint, a.via, len(files), created, updated, len(files)-created-updated, a.dir)
 	ch.Outputs = a.outputs(files, false)
+	if ch.Action.Changes() {
+		// The chain is known now; the files exist only after the apply.
+		planned := ch.Outputs.AsValueMap()
+		planned["files"] = cty.UnknownVal(cty.List(cty.String))
+		planned["changed"] = cty.UnknownVal(cty.Bool)
+		ch.Planned = cty.ObjectVal(planned)
+	}
 	return ch, nil
 }
 

@@ -44,7 +44,7 @@ type streams struct {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	s := &streams{in: stdin, out: stdout, err: stderr}
 	app := newApp(s)
-	err := app.Run(args)
+	err := app.Run(interspersed(app, args))
 	if err == nil {
 		return exitOK
 	}
@@ -82,6 +82,7 @@ Exit codes: 0 success; 1 a host failed or the input was invalid;
 			applyCommand(s),
 			inventoryCommand(s),
 			certsCommand(s),
+			smcCommand(s),
 			labCommand(s),
 			demoCommand(s),
 		},

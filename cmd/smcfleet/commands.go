@@ -352,6 +352,7 @@ func runOptions(c *cli.Context, l *loaded) (runner.Options, func(), error) {
 		return runner.Options{}, nil, exitWith(exitFailed, "--resolve: %v", err)
 	}
 	pool := runner.NewPool(newDialer(c, l.inv))
+	apis := newAPIPool(c.App.ErrWriter)
 	opts := runner.Options{
 		Playbook:       l.pb,
 		Kinds:          l.kinds,
@@ -362,6 +363,10 @@ func runOptions(c *cli.Context, l *loaded) (runner.Options, func(), error) {
 		Version:        version,
 		Inventory:      c.String("inventory"),
 		DialController: dialController,
+		APIConnector:   apis,
 	}
-	return opts, func() { pool.Close() }, nil
+	return opts, func() {
+		apis.Close()
+		pool.Close()
+	}, nil
 }

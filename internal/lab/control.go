@@ -220,6 +220,8 @@ type HostStats struct {
 	SFTPSessions int `json:"sftp_sessions"` // SFTP subsystems
 	SFTPRequests int `json:"sftp_requests"` // SFTP requests that wait for an answer
 	APIRequests  int `json:"api_requests"`
+	APILogins    int `json:"api_logins"`
+	APIPuts      int `json:"api_puts"` // accepted configuration PUTs
 }
 
 // Stats returns every host's counters.
@@ -232,9 +234,11 @@ func (l *Lab) Stats() map[string]HostStats {
 			SFTPSessions: st.SFTPSessions, SFTPRequests: st.SFTPRequests,
 		}
 		if h.API != nil {
-			for _, n := range h.API.Stats().Requests {
+			as := h.API.Stats()
+			for _, n := range as.Requests {
 				hs.APIRequests += n
 			}
+			hs.APILogins, hs.APIPuts = as.Logins, as.Puts
 		}
 		out[h.Name] = hs
 	}
