@@ -75,6 +75,21 @@ func (pb *Playbook) check() hcl.Diagnostics {
 			}
 		}
 	}
+	for _, a := range pb.Asserts {
+		for _, tr := range append(a.Condition.Variables(), a.ErrorMessage.Variables()...) {
+			d := pb.checkRef(tr, refLocal, 0)
+			localsOK = localsOK && !d.HasErrors()
+			diags = append(diags, d...)
+		}
+	}
+	for _, o := range pb.Outputs {
+		if o.Value == nil {
+			continue
+		}
+		for _, tr := range o.Value.Variables() {
+			diags = append(diags, pb.checkRef(tr, refStep, len(pb.Steps))...)
+		}
+	}
 	if !localsOK {
 		return diags
 	}
@@ -238,6 +253,16 @@ func (pb *Playbook) typeCheck() hcl.Diagnostics {
 	}
 	for _, s := range pb.Handlers {
 		diags = append(diags, sc.typeCheckStep(s)...)
+	}
+	for _, a := range pb.Asserts {
+		_, d := sc.Assert(a)
+		diags = append(diags, d...)
+	}
+	for _, o := range pb.Outputs {
+		if o.Value != nil {
+			_, d := sc.Output(o)
+			diags = append(diags, d...)
+		}
 	}
 	return diags
 }

@@ -54,6 +54,10 @@ type Playbook struct {
 	Locals      []*Local
 	Steps       []*Step
 	Handlers    []*Step
+	// Outputs are printed after a run (per host, once when all agree).
+	Outputs []*Output
+	// Asserts are checked per host before anything connects.
+	Asserts []*Assert
 	// Files holds the parsed sources, for diagnostic snippets.
 	Files map[string]*hcl.File
 
@@ -75,6 +79,26 @@ type Variable struct {
 
 // Validation is a `validation` block inside a variable.
 type Validation struct {
+	Condition    hcl.Expression
+	ErrorMessage hcl.Expression
+	DeclRange    hcl.Range
+}
+
+// Output is an `output "name"` block: a value shown after the run, such as
+// the manual step left to the operator.
+type Output struct {
+	Name        string
+	Value       hcl.Expression
+	Description string
+	Sensitive   bool
+	DeclRange   hcl.Range
+}
+
+// Assert is an `assert "name"` block: a condition over variables, locals
+// and the host, checked before anything connects (for rules that span
+// several variables, which a variable's own validation cannot see).
+type Assert struct {
+	Name         string
 	Condition    hcl.Expression
 	ErrorMessage hcl.Expression
 	DeclRange    hcl.Range
@@ -122,6 +146,20 @@ var fileSchema = &hcl.BodySchema{
 		{Type: "locals"},
 		{Type: "step", LabelNames: []string{"kind", "name"}},
 		{Type: "handler", LabelNames: []string{"kind", "name"}},
+		{Type: "output", LabelNames: []string{"name"}},
+		{Type: "assert", LabelNames: []string{"name"}},
+	},
+}
+
+var outputSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "value", Required: true}, {Name: "description"}, {Name: "sensitive"},
+	},
+}
+
+var assertSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "condition", Required: true}, {Name: "error_message", Required: true},
 	},
 }
 
@@ -259,6 +297,26 @@ func (pb *Playbook) decodeFile(body hcl.Body) hcl.Diagnostics {
 					}
 				}
 				pb.Locals = append(pb.Locals, &Local{Name: name, Expr: a.Expr, DeclRange: a.NameRange})
+			}
+		case "output":
+			o, d := decodeOutput(block)
+			diags = append(diags, d...)
+			for _, prev := range pb.Outputs {
+				if prev.Name == o.Name {
+					diags = append(diags, duplicate("output", o.Name, block.LabelRanges[0], prev.DeclRange))
+				}
+			}
+			pb.Outputs = append(pb.Outputs, o)
+		case "assert":
+			content, d := block.Body.Content(assertSchema)
+			diags = append(diags, d...)
+			if !d.HasErrors() {
+				pb.Asserts = append(pb.Asserts, &Assert{
+					Name:         block.Labels[0],
+					Condition:    content.Attributes["condition"].Expr,
+					ErrorMessage: content.Attributes["error_message"].Expr,
+					DeclRange:    block.DefRange,
+				})
 			}
 		case "step", "handler":
 			s, d := pb.decodeStep(block)
@@ -448,4 +506,25 @@ func errText(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+func decodeOutput(block *hcl.Block) (*Output, hcl.Diagnostics) {
+	o := &Output{Name: block.Labels[0], DeclRange: block.DefRange}
+	content, diags := block.Body.Content(outputSchema)
+	if a, ok := content.Attributes["value"]; ok {
+		o.Value = a.Expr
+	}
+	if a, ok := content.Attributes["description"]; ok {
+		var d hcl.Diagnostics
+		o.Description, d = staticString(a.Expr)
+		diags = append(diags, d...)
+	}
+	if a, ok := content.Attributes["sensitive"]; ok {
+		v, d := a.Expr.Value(nil)
+		diags = append(diags, d...)
+		if !d.HasErrors() && v.Type() == cty.Bool && !v.IsNull() {
+			o.Sensitive = v.True()
+		}
+	}
+	return o, diags
 }

@@ -198,3 +198,62 @@ func describeType(v cty.Value) string {
 	}
 	return v.Type().FriendlyName()
 }
+
+// Assert evaluates an assert block; ok is false (with a diagnostic naming
+// the host's values) when its condition does not hold. An unknown
+// condition (type checking) passes.
+func (sc *Scope) Assert(a *Assert) (bool, hcl.Diagnostics) {
+	ctx := sc.EvalContext()
+	v, diags := a.Condition.Value(ctx)
+	if diags.HasErrors() {
+		return false, diags
+	}
+	b, err := convertBool(v)
+	if err != nil || (b.IsKnown() && b.IsNull()) {
+		return false, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid assert condition",
+			Detail: "The condition must give true or false.", Subject: a.Condition.Range().Ptr(),
+		}}
+	}
+	if !b.IsKnown() || b.True() {
+		return true, nil
+	}
+	msg, d := a.ErrorMessage.Value(ctx)
+	text := "the assertion " + a.Name + " does not hold"
+	if !d.HasErrors() {
+		if m := lang.Redact(msg); m.Type() == cty.String && m.IsKnown() && !m.IsNull() {
+			text = m.AsString()
+		}
+	}
+	return false, hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Assertion failed: " + a.Name,
+		Detail:   text,
+		Subject:  a.Condition.Range().Ptr(),
+	}}
+}
+
+// CheckAsserts evaluates every assert block for one host.
+func (pb *Playbook) CheckAsserts(h HostInfo, vars map[string]cty.Value) hcl.Diagnostics {
+	if len(pb.Asserts) == 0 {
+		return nil
+	}
+	sc, diags := pb.NewScope(h, vars)
+	if diags.HasErrors() {
+		return diags
+	}
+	for _, a := range pb.Asserts {
+		_, d := sc.Assert(a)
+		diags = append(diags, d...)
+	}
+	return diags
+}
+
+// Output evaluates an output block with what the run learnt so far.
+func (sc *Scope) Output(o *Output) (cty.Value, hcl.Diagnostics) {
+	v, diags := o.Value.Value(sc.EvalContext())
+	if o.Sensitive {
+		v = v.Mark(lang.Sensitive)
+	}
+	return v, diags
+}

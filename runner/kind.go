@@ -93,7 +93,7 @@ type Registry map[string]*Kind
 // DefaultKinds returns the built-in step kinds.
 func DefaultKinds() Registry {
 	r := Registry{}
-	for _, k := range []*Kind{fileKind(), commandKind(), fetchKind(), certFetchKind(), tlsProbeKind(), trustStoreKind(), smcConfigKind(), httpKind()} {
+	for _, k := range []*Kind{fileKind(), commandKind(), fetchKind(), certFetchKind(), tlsProbeKind(), trustStoreKind(), smcConfigKind(), httpKind(), LogScanKind()} {
 		r[k.Name] = k
 	}
 	return r

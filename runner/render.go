@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -76,7 +77,7 @@ func (p *Printer) HostFinished(h *HostResult) {
 	defer p.mu.Unlock()
 	var b strings.Builder
 	if p.mode == ModePlan {
-		if !p.quiet || h.Status != HostOK {
+		if !p.quiet || h.Status != HostOK || hasWarnings(h) {
 			p.hostBlock(&b, h)
 		}
 		p.emitInOrder(h.Name, b.String())
@@ -225,8 +226,17 @@ func (p *Printer) Recap(rep *Report) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.flushPending()
-	var b strings.Builder
 	s := rep.Summary
+	if p.quiet && s.Changed == 0 && s.Failed == 0 && s.Unreachable == 0 && !rep.Interrupted {
+		quietOK := true
+		for _, h := range rep.Hosts {
+			quietOK = quietOK && !hasWarnings(h)
+		}
+		if quietOK {
+			return
+		}
+	}
+	var b strings.Builder
 	if rep.Kind == ModeApply {
 		b.WriteString("\nRecap:\n")
 		width := 4
@@ -248,6 +258,9 @@ func (p *Printer) Recap(rep *Report) {
 			}
 			b.WriteString("\n")
 		}
+	}
+	if rep.Kind == ModeApply {
+		p.writeOutputs(&b, rep)
 	}
 	verb := "Plan"
 	changeWord := "to change"
@@ -276,4 +289,67 @@ func WriteJSON(w io.Writer, rep *Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rep)
+}
+
+// writeOutputs prints the playbook's outputs: once when every host has the
+// same value, else per host.
+func (p *Printer) writeOutputs(b *strings.Builder, rep *Report) {
+	var names []string
+	seen := map[string]bool{}
+	for _, h := range rep.Hosts {
+		for n := range h.Outputs {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	b.WriteString("\nOutputs:\n")
+	for _, n := range names {
+		values := map[string][]string{}
+		var order []string
+		for _, h := range rep.Hosts {
+			v, ok := h.Outputs[n]
+			if !ok {
+				continue
+			}
+			text := outputText(v)
+			if _, ok := values[text]; !ok {
+				order = append(order, text)
+			}
+			values[text] = append(values[text], h.Name)
+		}
+		if len(order) == 1 {
+			fmt.Fprintf(b, "  %s = %s\n", p.c(ansiBold, n), indentLines(order[0], "    "))
+			continue
+		}
+		fmt.Fprintf(b, "  %s:\n", p.c(ansiBold, n))
+		for _, text := range order {
+			fmt.Fprintf(b, "    %s: %s\n", strings.Join(values[text], ", "), indentLines(text, "      "))
+		}
+	}
+}
+
+func outputText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	bs, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(bs)
+}
+
+func hasWarnings(h *HostResult) bool {
+	for _, r := range append(append([]*StepResult{}, h.Steps...), h.Handlers...) {
+		if len(r.Warnings) > 0 {
+			return true
+		}
+	}
+	return false
 }

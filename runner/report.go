@@ -68,6 +68,9 @@ type HostResult struct {
 	Steps    []*StepResult `json:"steps"`
 	Handlers []*StepResult `json:"handlers"`
 	Counts   Counts        `json:"counts"`
+	// Outputs are the playbook's output blocks for this host (secrets
+	// redacted; "(known after apply)" in a plan where undecided).
+	Outputs map[string]any `json:"outputs,omitempty"`
 }
 
 // Counts are a host's step tallies (the recap).

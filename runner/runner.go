@@ -256,6 +256,10 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 		hr.Handlers = append(hr.Handlers, h.step(ctx, hs, by, note))
 	}
 
+	if failedAt == "" && ctx.Err() == nil {
+		hr.Outputs = h.outputs()
+	}
+
 	for _, r := range append(append([]*StepResult{}, hr.Steps...), hr.Handlers...) {
 		switch r.Status {
 		case StepChanged, StepPlanned:
@@ -498,4 +502,26 @@ func diagText(diags hcl.Diagnostics) string {
 		lines = append(lines, line)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// outputs evaluates the playbook's output blocks for this host.
+func (h *hostRun) outputs() map[string]any {
+	if len(h.o.Playbook.Outputs) == 0 {
+		return nil
+	}
+	out := map[string]any{}
+	for _, o := range h.o.Playbook.Outputs {
+		v, diags := h.scope.Output(o)
+		h.red.Add(h.scope.TakeSecrets()...)
+		switch {
+		case diags.HasErrors():
+			out[o.Name] = "(error: " + h.red.String(diagText(diags)) + ")"
+		case !v.IsWhollyKnown():
+			out[o.Name] = "(known after apply)"
+		default:
+			wrapped := h.outputsJSON(cty.ObjectVal(map[string]cty.Value{"v": v}))
+			out[o.Name] = wrapped["v"]
+		}
+	}
+	return out
 }

@@ -92,6 +92,9 @@ func (a *commandAction) Check(ctx context.Context, env *Env) (*Change, error) {
 		}
 	}
 	summary := fmt.Sprintf("`%s`", a.cmd)
+	if lines := strings.Split(strings.TrimSpace(a.cmd), "\n"); len(lines) > 1 {
+		summary = fmt.Sprintf("`%s …` (%d lines)", strings.TrimSpace(lines[0]), len(lines))
+	}
 	if a.creates == "" && a.unless == "" && a.onlyIf == "" {
 		summary += " (no guard: it runs on every apply)"
 	}

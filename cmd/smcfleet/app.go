@@ -83,6 +83,7 @@ Exit codes: 0 success; 1 a host failed or the input was invalid;
 			inventoryCommand(s),
 			certsCommand(s),
 			smcCommand(s),
+			playbooksCommand(s),
 			labCommand(s),
 			demoCommand(s),
 		},

@@ -186,6 +186,7 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 			names = append(names, t.Name)
 		}
 		p := runner.NewPrinter(s.out, m, color, names...)
+		p.SetQuiet(c.Bool("quiet"))
 		opts.Observer = p
 		return p
 	}

@@ -71,6 +71,10 @@ func runFlags() []cli.Flag {
 			Usage: "time limit to connect and authenticate to a host (inventory connect_timeout wins)",
 		},
 		resolveFlag,
+		&cli.BoolFlag{
+			Name: "quiet", Aliases: []string{"q"}, EnvVars: env("QUIET"),
+			Usage: "print only changes, warnings and failures (a run with nothing to report prints nothing)",
+		},
 		noColorFlag,
 	}
 }

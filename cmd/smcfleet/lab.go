@@ -241,6 +241,25 @@ func runDemo(c *cli.Context, s *streams) error {
 			return exitWith(exitFailed, "demo: %q exited %d, want %d", st.title, code, st.wantCode)
 		}
 	}
+	say("smcfleet apply -i inventory.hcl --var-file ses.vars.hcl --var configure_smtp=true --auto-approve ses-smtp   (the whole SES procedure)")
+	sesArgs := append(append([]string{"apply", "--auto-approve", "--var-file", l.VarsPath(), "--var", "configure_smtp=true"}, common...), "ses-smtp")
+	if code := run(append([]string{"smcfleet"}, sesArgs...), s.in, s.out, s.err); code != exitOK {
+		return exitWith(exitFailed, "demo: the ses-smtp apply exited %d", code)
+	}
+	say("smcfleet plan -i inventory.hcl --var-file ses.vars.hcl --var configure_smtp=true --detailed-exitcode ses-smtp   (nothing left to do: exit 0)")
+	sesPlan := append(append([]string{"plan", "--detailed-exitcode", "--var-file", l.VarsPath(), "--var", "configure_smtp=true"}, common...), "ses-smtp")
+	if code := run(append([]string{"smcfleet"}, sesPlan...), s.in, s.out, s.err); code != exitOK {
+		return exitWith(exitFailed, "demo: the second ses-smtp plan exited %d, want 0", code)
+	}
+	say("The manual step, simulated: Response Management \"Test Action\" on every Manager")
+	for _, h := range l.Hosts {
+		res := l.TestAction(ctx, h)
+		if !res.OK {
+			return exitWith(exitFailed, "demo: test action on %s failed: %s", h.Name, res.Error)
+		}
+		fmt.Fprintf(s.out, "%s: test e-mail delivered through the simulated SES (message id %s)\n", h.Name, res.MessageID)
+	}
+
 	say("What the fleet saw")
 	for _, h := range l.Hosts {
 		ct, _ := h.Manager.Container(lab.ResponseContainer)

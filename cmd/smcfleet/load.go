@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"io"
 
 	"github.com/hashicorp/hcl/v2"
@@ -44,9 +46,20 @@ func (d *diagPrinter) print(diags hcl.Diagnostics) {
 	writeDiagnostics(d.w, d.files, diags, d.color)
 }
 
-// loadPlaybook loads and checks a playbook; it touches no host.
+// loadPlaybook loads and checks a playbook, from a path or, when no such
+// file exists, a bundled playbook of that name; it touches no host.
 func loadPlaybook(path string, kinds runner.Registry) (*playbooks.Playbook, hcl.Diagnostics) {
-	return playbooks.Load(path, playbooks.Options{Kinds: kinds.Schemas()})
+	opts := playbooks.Options{Kinds: kinds.Schemas()}
+	if _, err := os.Stat(path); err != nil && playbooks.IsBundled(path) {
+		return playbooks.LoadFS(playbooks.Bundled, path, opts)
+	}
+	pb, diags := playbooks.Load(path, opts)
+	if pb == nil && !strings.ContainsAny(path, "/.") {
+		for _, d := range diags {
+			d.Detail += fmt.Sprintf(" No bundled playbook has that name either; bundled: %s (smcfleet playbooks list).", strings.Join(playbooks.BundledNames(), ", "))
+		}
+	}
+	return pb, diags
 }
 
 // loadAll loads the inventory, selects hosts, loads the playbook and
@@ -101,6 +114,10 @@ func loadWith(c *cli.Context, dp *diagPrinter, load func(runner.Registry) (*play
 		for _, h := range hosts {
 			vals, _, d := vs.ForHost(h.Name, h.Vars)
 			hostDiags = append(hostDiags, d...)
+			info := playbooks.HostInfo{Name: h.Name, Address: h.Address, Groups: h.Groups, Vars: h.Vars}
+			if !d.HasErrors() {
+				hostDiags = append(hostDiags, pb.CheckAsserts(info, vals)...)
+			}
 			secrets := h.Secrets()
 			for _, v := range vals {
 				secrets = append(secrets, lang.SecretStrings(v)...)

@@ -63,12 +63,11 @@ func (l *Lab) SMTPCredentials() (user, password string) { return l.smtpUser, l.s
 func (l *Lab) writeVars() error {
 	content := fmt.Sprintf(`# The simulated Amazon SES of the lab in this directory (valid while it runs).
 region           = %q
-endpoint         = %q
 smtp_user        = %q
 smtp_password    = %q
 verified_domains = [%q]
 from_email       = "alerts@%s"
-`, l.Region, l.ses.EndpointName(), l.smtpUser, l.smtpPassword, VerifiedDomain, VerifiedDomain)
+`, l.Region, l.smtpUser, l.smtpPassword, VerifiedDomain, VerifiedDomain)
 	if err := atomicfile.WriteFile(l.VarsPath(), []byte(content), 0o600); err != nil {
 		return err
 	}

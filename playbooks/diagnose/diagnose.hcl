@@ -1,0 +1,1 @@
+playbook { description = "placeholder" }
