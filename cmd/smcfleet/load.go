@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
-	"io"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/urfave/cli/v2"

@@ -2,7 +2,12 @@
 // Secure Network Analytics Managers over SSH, SFTP and HTTPS.
 package main
 
-import "os"
+import (
+	"os"
+	// Log timestamps may name a zone (log_scan timezone); machines without
+	// zoneinfo still resolve it.
+	_ "time/tzdata"
+)
 
 func main() {
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
