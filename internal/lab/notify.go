@@ -63,14 +63,19 @@ func (l *Lab) TestAction(ctx context.Context, h *Host) TestActionResult {
 	connectErr := func(nested string) TestActionResult {
 		return fail(fmt.Sprintf("javax.mail.MessagingException: Could not connect to SMTP host: %s, port: %d; nested exception is: %s", cfg.Server, cfg.Port, nested))
 	}
-	// The legacy-DHE model (see internal/lab/ses): SES, when it offered
-	// 1024-bit DHE, chose it whenever the client allowed DHE at all.
-	if l.ses.LegacyDHE() && dheCipher.MatchString(ct.Ciphers) {
-		return connectErr("javax.net.ssl.SSLException: error:0A00018A:SSL routines:tls_process_ske_dhe:dh key too small")
-	}
 	roots := x509.NewCertPool()
 	for _, c := range ct.TrustStore {
 		roots.AddCert(c)
+	}
+	// The legacy-DHE model (see internal/lab/ses): SES, when it offered
+	// 1024-bit DHE, chose it whenever the client allowed DHE at all. The
+	// certificate arrives before the key exchange, so an untrusted chain
+	// is what the client reports first.
+	if l.ses.LegacyDHE() && dheCipher.MatchString(ct.Ciphers) {
+		if _, err := l.chain.Leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: l.chain.IntermediatePool(), DNSName: cfg.Server}); err != nil {
+			return connectErr(tlsException(err))
+		}
+		return connectErr("javax.net.ssl.SSLException: error:0A00018A:SSL routines:tls_process_ske_dhe:dh key too small")
 	}
 	tlsCfg := &tls.Config{ServerName: cfg.Server, RootCAs: roots, MinVersion: tls.VersionTLS12}
 	var d net.Dialer
