@@ -76,9 +76,10 @@ func (pb *Playbook) check() hcl.Diagnostics {
 		}
 	}
 	for _, a := range pb.Asserts {
+		a.refsOK = true
 		for _, tr := range append(a.Condition.Variables(), a.ErrorMessage.Variables()...) {
 			d := pb.checkRef(tr, refLocal, 0)
-			localsOK = localsOK && !d.HasErrors()
+			a.refsOK = a.refsOK && !d.HasErrors()
 			diags = append(diags, d...)
 		}
 	}
@@ -86,8 +87,11 @@ func (pb *Playbook) check() hcl.Diagnostics {
 		if o.Value == nil {
 			continue
 		}
+		o.refsOK = true
 		for _, tr := range o.Value.Variables() {
-			diags = append(diags, pb.checkRef(tr, refStep, len(pb.Steps))...)
+			d := pb.checkRef(tr, refStep, len(pb.Steps))
+			o.refsOK = o.refsOK && !d.HasErrors()
+			diags = append(diags, d...)
 		}
 	}
 	if !localsOK {
@@ -255,11 +259,13 @@ func (pb *Playbook) typeCheck() hcl.Diagnostics {
 		diags = append(diags, sc.typeCheckStep(s)...)
 	}
 	for _, a := range pb.Asserts {
-		_, d := sc.Assert(a)
-		diags = append(diags, d...)
+		if a.refsOK {
+			_, d := sc.Assert(a)
+			diags = append(diags, d...)
+		}
 	}
 	for _, o := range pb.Outputs {
-		if o.Value != nil {
+		if o.Value != nil && o.refsOK {
 			_, d := sc.Output(o)
 			diags = append(diags, d...)
 		}

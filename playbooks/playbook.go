@@ -92,6 +92,7 @@ type Output struct {
 	Description string
 	Sensitive   bool
 	DeclRange   hcl.Range
+	refsOK      bool
 }
 
 // Assert is an `assert "name"` block: a condition over variables, locals
@@ -102,6 +103,7 @@ type Assert struct {
 	Condition    hcl.Expression
 	ErrorMessage hcl.Expression
 	DeclRange    hcl.Range
+	refsOK       bool
 }
 
 // Local is one attribute of a `locals` block.

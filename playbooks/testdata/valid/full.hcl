@@ -54,3 +54,13 @@ step "fetch" "pull" {
 handler "command" "restart" {
   cmd = "docker restart sw-response-mgmt # ${length(step.pull.files)}"
 }
+
+assert "ports_are_submission" {
+  condition     = length([for p in var.ports : p if !contains([587, 2587], p)]) == 0 || local.endpoint != ""
+  error_message = "ports must be submission ports (${join(",", var.ports)})"
+}
+
+output "summary" {
+  description = "what ran"
+  value       = "${host.name}: ${step.probe.exit_code} ${length(step.pull.files)}"
+}
