@@ -7,7 +7,9 @@
 //   - /lancope is the host's own directory (Host.LancopeDir),
 //   - /etc/hosts is the host's own file (Options.HostsEntries), so tests
 //     never resolve real names through the machine's resolver,
-//   - /root/.bashrc is empty: root's real one costs about 0.3 s per command,
+//   - /root is the host's own directory (Host.RootDir), with an empty
+//     .bashrc: root's real one costs about 0.3 s per command, and hosts
+//     must not share what playbooks write under /root,
 //   - `docker` is a fake client first in PATH that restarts containers by
 //     appending to Host.DockerLog.
 //
@@ -55,7 +57,6 @@ const SSHDPath = "/usr/sbin/sshd"
 const (
 	startTimeout = 10 * time.Second
 	stopTimeout  = 5 * time.Second
-	bashrc       = "/root/.bashrc"
 )
 
 // Options describe a fleet.
@@ -104,6 +105,8 @@ type Host struct {
 	DockerLog string
 	// SSHDLog is sshd's stderr (-e): connections, auth, errors.
 	SSHDLog string
+	// RootDir is the real directory the host sees as /root.
+	RootDir string
 
 	dir      string
 	cmd      *exec.Cmd
@@ -187,6 +190,12 @@ func Start(t testing.TB, opts Options) *Fleet {
 	if !safePath.MatchString(dir) {
 		os.RemoveAll(dir)
 		t.Fatalf("sshdtest: temp dir %q has characters sshd_config or sh would need quoted; set TMPDIR", dir)
+	}
+	if dir == "/root" || strings.HasPrefix(dir, "/root/") {
+		// Each host mounts its own /root: files under the real one (its
+		// authorized_keys among them) would be hidden from sshd.
+		os.RemoveAll(dir)
+		t.Fatalf("sshdtest: temp dir %q is under /root, which every host replaces; set TMPDIR", dir)
 	}
 	f := &Fleet{Dir: dir, t: t}
 	t.Cleanup(f.cleanup)
@@ -302,7 +311,11 @@ func (f *Fleet) prepareHost(i, n int, opts Options) (*Host, error) {
 	if err := os.WriteFile(filepath.Join(hd, "hosts"), hostsFile(h, opts.HostsEntries), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(hd, "empty"), nil, 0o644); err != nil {
+	h.RootDir = filepath.Join(hd, "root")
+	if err := os.MkdirAll(h.RootDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(h.RootDir, ".bashrc"), nil, 0o644); err != nil {
 		return nil, err
 	}
 	// AuthorizedKeysFile expands %-tokens; the other paths are taken as is.
@@ -351,9 +364,7 @@ func (h *Host) address() string { return net.JoinHostPort(h.Addr, fmt.Sprint(h.P
 func (h *Host) start() error {
 	script := fmt.Sprintf("set -e\nmount --bind %s %s\nmount --bind %s /etc/hosts\n",
 		shellQuote(h.LancopeDir), lancopeMount, shellQuote(filepath.Join(h.dir, "hosts")))
-	if _, err := os.Stat(bashrc); err == nil {
-		script += fmt.Sprintf("mount --bind %s %s\n", shellQuote(filepath.Join(h.dir, "empty")), bashrc)
-	}
+	script += fmt.Sprintf("mount --bind %s /root\n", shellQuote(h.RootDir))
 	// The lifeline: fd 3 is the read end of a pipe only this process can
 	// write to, so it reaches EOF when this process dies, however it dies
 	// (a test timeout, Ctrl-C), and the watcher then ends the namespace.

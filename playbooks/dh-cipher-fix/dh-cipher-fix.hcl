@@ -85,6 +85,7 @@ handler "command" "verify_response_mgmt" {
     test "$running" = true || { echo "sw-response-mgmt is not running" >&2; exit 1; }
     started=$(date -d "$(docker inspect -f '{{.State.StartedAt}}' sw-response-mgmt)" +%s)
     requested=$(cat /root/smcfleet/response-mgmt-restart)
+    test -n "$requested" || { echo "no restart time recorded in /root/smcfleet/response-mgmt-restart" >&2; exit 1; }
     test "$started" -ge "$requested" || { echo "sw-response-mgmt did not restart: started $started, restart requested at $requested" >&2; exit 1; }
     echo "sw-response-mgmt running, started $started"
   EOT
