@@ -257,3 +257,18 @@ func (sc *Scope) Output(o *Output) (cty.Value, hcl.Diagnostics) {
 	}
 	return v, diags
 }
+
+// WithUnknowns returns vars with an unknown value of the declared type for
+// every variable that has none (missing or invalid), for checks that should
+// still run and pass over what they cannot know.
+func (pb *Playbook) WithUnknowns(vars map[string]cty.Value) map[string]cty.Value {
+	out := make(map[string]cty.Value, len(pb.Variables))
+	for _, v := range pb.Variables {
+		if val, ok := vars[v.Name]; ok {
+			out[v.Name] = val
+		} else {
+			out[v.Name] = cty.UnknownVal(v.Type)
+		}
+	}
+	return out
+}

@@ -115,9 +115,9 @@ func loadWith(c *cli.Context, dp *diagPrinter, load func(runner.Registry) (*play
 			vals, _, d := vs.ForHost(h.Name, h.Vars)
 			hostDiags = append(hostDiags, d...)
 			info := playbooks.HostInfo{Name: h.Name, Address: h.Address, Groups: h.Groups, Vars: h.Vars}
-			if !d.HasErrors() {
-				hostDiags = append(hostDiags, pb.CheckAsserts(info, vals)...)
-			}
+			// Asserts run even when a variable is missing or invalid (it is
+			// then unknown), so that every problem shows at once.
+			hostDiags = append(hostDiags, pb.CheckAsserts(info, pb.WithUnknowns(vals))...)
 			secrets := h.Secrets()
 			for _, v := range vals {
 				secrets = append(secrets, lang.SecretStrings(v)...)
