@@ -55,13 +55,16 @@ func (f *field[T]) override(o field[T]) {
 
 type settings struct {
 	address, user, password, knownHosts field[string]
-	port                                field[int]
-	sshAgent                            field[bool]
-	identityFiles, hostKeys, jump       field[[]string]
-	groups                              field[[]string]
-	connectTimeout                      field[time.Duration]
-	vars                                map[string]cty.Value
-	api                                 *apiSettings
+	// sshConfig is an OpenSSH client configuration file; "" when set
+	// means none.
+	sshConfig                     field[string]
+	port                          field[int]
+	sshAgent                      field[bool]
+	identityFiles, hostKeys, jump field[[]string]
+	groups                        field[[]string]
+	connectTimeout                field[time.Duration]
+	vars                          map[string]cty.Value
+	api                           *apiSettings
 }
 
 type apiSettings struct {
@@ -79,6 +82,7 @@ func (s *settings) apply(o *settings) {
 	s.user.override(o.user)
 	s.password.override(o.password)
 	s.knownHosts.override(o.knownHosts)
+	s.sshConfig.override(o.sshConfig)
 	s.port.override(o.port)
 	s.sshAgent.override(o.sshAgent)
 	s.identityFiles.override(o.identityFiles)
@@ -195,7 +199,7 @@ type decoder struct {
 var connectionAttrs = []hcl.AttributeSchema{
 	{Name: "port"}, {Name: "user"}, {Name: "identity_files"}, {Name: "ssh_agent"},
 	{Name: "password"}, {Name: "known_hosts"}, {Name: "host_keys"}, {Name: "jump"},
-	{Name: "connect_timeout"}, {Name: "vars"},
+	{Name: "connect_timeout"}, {Name: "ssh_config"}, {Name: "vars"},
 }
 
 var (
@@ -301,6 +305,17 @@ func (d *decoder) decodeSettings(body hcl.Body, kind blockKind) (*settings, hcl.
 		f, ds := d.durationField(a)
 		add(ds)
 		s.connectTimeout = f
+	}
+	if a := attr("ssh_config"); a != nil {
+		f, ds := d.stringField(a, false)
+		add(ds)
+		if f.set {
+			if err := d.resolveSSHConfigPath(&f.val); err != nil {
+				add(errorAt(a, "Invalid path", err.Error()+"."))
+			} else {
+				s.sshConfig = f
+			}
+		}
 	}
 	if a := attr("vars"); a != nil {
 		vars, ds := d.vars(a)

@@ -1,12 +1,14 @@
 package inventory
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -24,10 +26,28 @@ const (
 
 // LoadOptions tune Load and Parse.
 type LoadOptions struct {
-	// Getenv looks up environment variables for env(), HOME and USER;
-	// nil means os.LookupEnv.
+	// Getenv looks up environment variables for env(), HOME, USER and
+	// SMCFLEET_SSH_CONFIG; nil means os.LookupEnv.
 	Getenv func(string) (string, bool)
+	// Format is FormatHCL, FormatINI or "" to tell by the file name and
+	// content (see DetectFormat).
+	Format string
+	// SSHConfig is the OpenSSH client configuration consulted for hosts
+	// whose inventory sets no ssh_config: a path, "none" for none, or ""
+	// for $SMCFLEET_SSH_CONFIG when set (empty or "none" for none), else
+	// ~/.ssh/config when it exists.
+	SSHConfig string
 }
+
+// Inventory formats.
+const (
+	FormatHCL = "hcl"
+	FormatINI = "ini" // Ansible's INI inventory
+)
+
+// SSHConfigEnv names the environment variable that chooses the OpenSSH
+// client configuration when LoadOptions.SSHConfig is empty.
+const SSHConfigEnv = "SMCFLEET_SSH_CONFIG"
 
 // Inventory is a loaded inventory file.
 type Inventory struct {
@@ -65,6 +85,11 @@ type Host struct {
 	// strings; JumpChain resolves it.
 	Jump           []string
 	ConnectTimeout time.Duration
+	// SSHConfig is the OpenSSH client configuration file that was
+	// consulted for this host ("" when none); its HostName, Port, User,
+	// IdentityFile, ProxyJump, UserKnownHostsFile, ConnectTimeout and
+	// IdentityAgent none fill what the inventory does not set.
+	SSHConfig string
 
 	Groups []string
 	Vars   map[string]cty.Value // merged, marks preserved
@@ -80,6 +105,8 @@ type Host struct {
 	// evaluated and as resolved (paths).
 	fieldSecrets []string
 	jumpRanges   []hcl.Range
+	// sshCfg resolves the "[user@]host[:port]" jump entries.
+	sshCfg *sshConfigFile
 }
 
 // API is how to reach the host's REST API.
@@ -98,9 +125,10 @@ func validName(s string) bool {
 	return nameRe.MatchString(s) && s != "." && s != ".."
 }
 
-// Load reads and decodes the inventory at path. The inventory is returned
-// even with errors, so that diagnostics can be rendered with its Files; it
-// must not be used when the diagnostics have errors.
+// Load reads and decodes the inventory at path: HCL, or an Ansible INI
+// inventory (see DetectFormat). The inventory is returned even with errors,
+// so that diagnostics can be rendered with its Files; it must not be used
+// when the diagnostics have errors.
 func Load(path string, opts LoadOptions) (*Inventory, hcl.Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
@@ -123,34 +151,81 @@ func Parse(src []byte, filename string, opts LoadOptions) (*Inventory, hcl.Diagn
 	return parse(src, filename, filepath.Dir(filename), opts)
 }
 
+// DetectFormat tells an inventory's format: FormatINI for a name ending
+// in .ini or .cfg, FormatHCL for .hcl; otherwise FormatINI when the first
+// line that is not blank or a comment starts with '[' or when there is no
+// '{' at all (an Ansible "hosts" file), else FormatHCL.
+func DetectFormat(filename string, src []byte) string {
+	switch strings.ToLower(filepath.Ext(filename)) {
+	case ".ini", ".cfg":
+		return FormatINI
+	case ".hcl":
+		return FormatHCL
+	}
+	for line := range strings.Lines(string(src)) {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == ';' || strings.HasPrefix(line, "//") {
+			continue
+		}
+		if line[0] == '[' {
+			return FormatINI
+		}
+		break
+	}
+	if !bytes.ContainsRune(src, '{') {
+		return FormatINI
+	}
+	return FormatHCL
+}
+
 func parse(src []byte, filename, baseDir string, opts LoadOptions) (*Inventory, hcl.Diagnostics) {
+	format := opts.Format
+	if format == "" {
+		format = DetectFormat(filename, src)
+	}
+	b := newBuilder(filename, baseDir, opts)
+	switch format {
+	case FormatHCL:
+		file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+		if file == nil || file.Body == nil {
+			return b.inv, diags
+		}
+		b.inv.Files[filename] = file
+		b.diags = append(b.diags, diags...)
+		b.decodeFile(file.Body)
+	case FormatINI:
+		b.inv.Files[filename] = &hcl.File{Bytes: src}
+		b.decodeINI(src, filename)
+	default:
+		return b.inv, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown inventory format",
+			Detail:   fmt.Sprintf("Format %q is neither %q nor %q.", format, FormatHCL, FormatINI),
+		}}
+	}
+	b.checkReferences()
+	b.buildHosts()
+	b.checkJumps()
+	sortDiags(b.diags)
+	return b.inv, b.diags
+}
+
+func newBuilder(filename, baseDir string, opts LoadOptions) *builder {
 	getenv := opts.Getenv
 	if getenv == nil {
 		getenv = os.LookupEnv
 	}
-	inv := &Inventory{Path: filename, Files: map[string]*hcl.File{}, byName: map[string]*Host{}}
-	file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if file == nil || file.Body == nil {
-		return inv, diags
-	}
-	inv.Files[filename] = file
-	b := &builder{
-		inv: inv,
+	return &builder{
+		inv: &Inventory{Path: filename, Files: map[string]*hcl.File{}, byName: map[string]*Host{}},
 		d: &decoder{
 			ctx:     &hcl.EvalContext{Functions: lang.Functions(baseDir, getenv)},
 			baseDir: baseDir,
 			getenv:  getenv,
 		},
+		opts:       opts,
 		groups:     map[string]*groupBlock{},
 		hostBlocks: map[string]*hostBlock{},
 	}
-	b.diags = append(b.diags, diags...)
-	b.decodeFile(file.Body)
-	b.checkReferences()
-	b.buildHosts()
-	b.checkJumps()
-	sortDiags(b.diags)
-	return inv, b.diags
 }
 
 // sortDiags puts diagnostics in source order, whatever order the checks
@@ -200,6 +275,10 @@ type builder struct {
 	blocks []*settings
 	// badJumps tells that a jump entry was already reported.
 	badJumps bool
+
+	opts LoadOptions
+	// sshConfigs caches parsed OpenSSH client configurations by path.
+	sshConfigs map[string]*sshConfigFile
 }
 
 var rootSchema = &hcl.BodySchema{
@@ -394,9 +473,28 @@ func (b *builder) buildHosts() {
 
 		h := hb.host
 		h.Address = cmp.Or(m.address.val, h.Name)
-		h.Port = cmp.Or(m.port.val, DefaultPort)
+		// The OpenSSH client configuration fills what the inventory leaves
+		// unset, looked up by the address as ssh looks up its argument.
+		var sc sshEntry
+		if cfg := b.sshConfigFor(m); cfg != nil {
+			h.SSHConfig, h.sshCfg = cfg.path, cfg
+			var err error
+			if sc, err = cfg.entry(h.Address); err != nil {
+				b.add(&hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid ssh_config entry",
+					Detail:   fmt.Sprintf("Host %q (address %s) in %s: %v.", h.Name, quote(h.Address, m.address.secret), cfg.path, err),
+					Subject:  h.DeclRange.Ptr(),
+				})
+			}
+		}
+		alias := h.Address
+		h.Address = cmp.Or(sc.hostName, h.Address)
+		h.Port = cmp.Or(m.port.val, sc.port, DefaultPort)
 		h.User = m.user.val
-		if !m.user.set {
+		if !m.user.set && sc.user != "" {
+			h.User = sc.user
+		} else if !m.user.set {
 			if !userDone {
 				localUser, userErr = b.d.localUser()
 				userDone = true
@@ -416,7 +514,27 @@ func (b *builder) buildHosts() {
 		h.Password = m.password.val
 		h.KnownHosts = m.knownHosts.val
 		h.HostKeys = slices.Clone(m.hostKeys.val)
-		if !m.knownHosts.set && !m.hostKeys.set {
+		if h.sshCfg != nil {
+			files, kh, err := h.sshCfg.paths(sc, alias, h.Address, h.User, h.Port)
+			if err != nil {
+				b.add(&hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid ssh_config entry",
+					Detail:   fmt.Sprintf("Host %q in %s: %v.", h.Name, h.sshCfg.path, err),
+					Subject:  h.DeclRange.Ptr(),
+				})
+			}
+			if !m.identityFiles.set && len(files) > 0 {
+				h.IdentityFiles = files
+			}
+			if !m.knownHosts.set && !m.hostKeys.set && kh != "" {
+				h.KnownHosts = kh
+			}
+			if !m.sshAgent.set && sc.noAgent {
+				h.SSHAgent = false
+			}
+		}
+		if !m.knownHosts.set && !m.hostKeys.set && h.KnownHosts == "" {
 			if knownHosts == "" {
 				_, err := b.d.resolvePath(defaultKnownHosts)
 				b.add(&hcl.Diagnostic{
@@ -430,7 +548,14 @@ func (b *builder) buildHosts() {
 		}
 		h.Jump = slices.Clone(m.jump.val)
 		h.jumpRanges = slices.Clone(m.jump.elems)
-		h.ConnectTimeout = cmp.Or(m.connectTimeout.val, DefaultConnectTimeout)
+		if !m.jump.set && len(sc.proxyJump) > 0 {
+			h.Jump = slices.Clone(sc.proxyJump)
+			h.jumpRanges = nil
+			for range h.Jump {
+				h.jumpRanges = append(h.jumpRanges, h.DeclRange)
+			}
+		}
+		h.ConnectTimeout = cmp.Or(m.connectTimeout.val, sc.connectTimeout, DefaultConnectTimeout)
 		h.Groups = slices.Clone(hb.s.groups.val)
 		h.Vars = m.vars
 		if m.api != nil {
@@ -502,7 +627,7 @@ func (b *builder) checkJumps() {
 				Severity: hcl.DiagError,
 				Summary:  "Invalid jump chain",
 				Detail:   err.Error() + ".",
-				Subject:  hb.merged.jump.rng.Ptr(),
+				Subject:  jumpSubject(hb),
 			})
 		}
 	}
@@ -561,4 +686,13 @@ func joinArrow(names []string) string {
 		out += n
 	}
 	return out
+}
+
+// jumpSubject is where a host's jump setting was written, or the host
+// itself when its jump list comes from ssh_config's ProxyJump.
+func jumpSubject(hb *hostBlock) *hcl.Range {
+	if hb.merged.jump.set {
+		return hb.merged.jump.rng.Ptr()
+	}
+	return hb.host.DeclRange.Ptr()
 }

@@ -16,7 +16,10 @@ import (
 // becomes a Host named as written, with its own address, port (22 unless
 // given) and user (h's unless given), and h's identity files, agent use,
 // known_hosts and connect timeout; it trusts no pinned host keys and gets
-// no password, which belong to h.
+// no password, which belong to h. When h has an ssh_config, the entry's
+// host is looked up there first (HostName, Port, User, IdentityFile,
+// UserKnownHostsFile, ConnectTimeout), and the first hop's ProxyJump
+// comes before it in the chain.
 func (inv *Inventory) JumpChain(h *Host) ([]*Host, error) {
 	chain, err := inv.jumpChain(h, []string{h.Name})
 	if err != nil {
@@ -41,7 +44,22 @@ func (inv *Inventory) jumpChain(h *Host, path []string) ([]*Host, error) {
 			if err != nil {
 				return nil, fmt.Errorf("jump %q of %s: %w", name, h.Name, err)
 			}
-			chain = append(chain, inv.stringHop(h, i, name, p))
+			if slices.Contains(path, name) {
+				return nil, fmt.Errorf("jump cycle: %s", joinArrow(append(slices.Clone(path), name)))
+			}
+			hop, err := inv.stringHop(h, i, name, p)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 && len(hop.Jump) > 0 {
+				// ssh_config's ProxyJump for the first hop, as ssh -J does.
+				sub, err := inv.jumpChain(hop, append(slices.Clone(path), name))
+				if err != nil {
+					return nil, err
+				}
+				chain = append(chain, sub...)
+			}
+			chain = append(chain, hop)
 			continue
 		}
 		if slices.Contains(path, next.Name) {
@@ -59,7 +77,7 @@ func (inv *Inventory) jumpChain(h *Host, path []string) ([]*Host, error) {
 	return chain, nil
 }
 
-func (inv *Inventory) stringHop(h *Host, i int, name string, p hop) *Host {
+func (inv *Inventory) stringHop(h *Host, i int, name string, p hop) (*Host, error) {
 	knownHosts := h.KnownHosts
 	if knownHosts == "" {
 		// h trusts only its pinned keys, which are not the hop's.
@@ -69,32 +87,63 @@ func (inv *Inventory) stringHop(h *Host, i int, name string, p hop) *Host {
 	if i < len(h.jumpRanges) {
 		decl = h.jumpRanges[i]
 	}
+	// The hop's own ssh_config entry, as ssh(1) would read it for -J.
+	e, err := h.sshCfg.entry(p.host)
+	if err != nil {
+		return nil, fmt.Errorf("jump %q of %s: %s: %w", name, h.Name, h.sshCfg.path, err)
+	}
+	address := cmp.Or(e.hostName, p.host)
+	port := cmp.Or(p.port, e.port, DefaultPort)
+	user := cmp.Or(p.user, e.user, h.User)
+	identityFiles := slices.Clone(h.IdentityFiles)
+	sshAgent := h.SSHAgent
+	if h.sshCfg != nil {
+		files, kh, err := h.sshCfg.paths(e, p.host, address, user, port)
+		if err != nil {
+			return nil, fmt.Errorf("jump %q of %s: %s: %w", name, h.Name, h.sshCfg.path, err)
+		}
+		if len(files) > 0 {
+			identityFiles = files
+		}
+		if kh != "" {
+			knownHosts = kh
+		}
+		if e.noAgent {
+			sshAgent = false
+		}
+	}
 	hopHost := &Host{
 		Name:           name,
-		Address:        p.host,
-		Port:           cmp.Or(p.port, DefaultPort),
-		User:           cmp.Or(p.user, h.User),
-		IdentityFiles:  slices.Clone(h.IdentityFiles),
-		SSHAgent:       h.SSHAgent,
+		Address:        address,
+		Port:           port,
+		User:           user,
+		IdentityFiles:  identityFiles,
+		SSHAgent:       sshAgent,
 		KnownHosts:     knownHosts,
 		HostKeys:       []string{},
-		ConnectTimeout: h.ConnectTimeout,
+		Jump:           e.proxyJump,
+		ConnectTimeout: cmp.Or(e.connectTimeout, h.ConnectTimeout),
 		Groups:         []string{},
 		Vars:           map[string]cty.Value{},
 		DeclRange:      decl,
+		SSHConfig:      h.SSHConfig,
+		sshCfg:         h.sshCfg,
 		sensitive:      map[string]bool{},
 		// More than the hop needs, but redacting too much is harmless.
 		fieldSecrets: slices.Clone(h.fieldSecrets),
 	}
+	for range hopHost.Jump {
+		hopHost.jumpRanges = append(hopHost.jumpRanges, decl)
+	}
 	for k, v := range h.sensitive {
-		if k == "user" && p.user != "" {
+		if k == "user" && (p.user != "" || e.user != "") {
 			continue
 		}
 		if k == "user" || k == "known_hosts" || strings.HasPrefix(k, "identity_files[") {
 			hopHost.sensitive[k] = v
 		}
 	}
-	return hopHost
+	return hopHost, nil
 }
 
 func hostNames(hosts []*Host) []string {

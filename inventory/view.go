@@ -29,6 +29,7 @@ type HostView struct {
 	HostKeys       []string       `json:"host_keys"`
 	Jump           []string       `json:"jump"`
 	ConnectTimeout string         `json:"connect_timeout"`
+	SSHConfig      string         `json:"ssh_config,omitempty"`
 	Groups         []string       `json:"groups"`
 	Vars           map[string]any `json:"vars"`
 	API            *APIView       `json:"api,omitempty"`
@@ -71,6 +72,7 @@ func (h *Host) View() HostView {
 		HostKeys:       showList("host_keys", h.HostKeys),
 		Jump:           nonNil(slices.Clone(h.Jump)),
 		ConnectTimeout: h.ConnectTimeout.String(),
+		SSHConfig:      h.SSHConfig,
 		Groups:         nonNil(slices.Clone(h.Groups)),
 		Vars:           map[string]any{},
 	}
