@@ -50,10 +50,13 @@ type Playbook struct {
 	Dir string
 	// Description comes from the optional playbook block.
 	Description string
-	Variables   []*Variable
-	Locals      []*Local
-	Steps       []*Step
-	Handlers    []*Step
+	// Rollout holds the playbook block's defaults for apply's rollout
+	// flags (--batch, --max-fail, --canary, --pause); flags win.
+	Rollout   RolloutDefaults
+	Variables []*Variable
+	Locals    []*Local
+	Steps     []*Step
+	Handlers  []*Step
 	// Outputs are printed after a run (per host, once when all agree).
 	Outputs []*Output
 	// Asserts are checked per host before anything connects.
@@ -166,7 +169,61 @@ var assertSchema = &hcl.BodySchema{
 }
 
 var playbookBlockSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "description"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "description"},
+		{Name: "batch"}, {Name: "max_fail"}, {Name: "canary"}, {Name: "pause"},
+	},
+}
+
+// RolloutDefaults are the rollout settings a playbook block may give, as
+// the flags spell them ("" when unset): batch and max_fail "N" or "N%",
+// canary "N", pause a duration such as "30s".
+type RolloutDefaults struct {
+	Batch, MaxFail, Canary, Pause string
+}
+
+var (
+	countOrPercentRe = regexp.MustCompile(`^[0-9]+%?$`)
+	countRe          = regexp.MustCompile(`^[0-9]+$`)
+)
+
+// rolloutValue reads a playbook block attribute given as a literal string
+// or whole number.
+func rolloutValue(a *hcl.Attribute, re *regexp.Regexp, what string) (string, hcl.Diagnostics) {
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		return "", diags
+	}
+	bad := hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Invalid " + a.Name,
+		Detail:   fmt.Sprintf("%s must be %s.", a.Name, what),
+		Subject:  a.Expr.Range().Ptr(),
+	}}
+	var text string
+	switch {
+	case v.IsNull() || !v.IsKnown():
+		return "", bad
+	case v.Type() == cty.Number:
+		bf := v.AsBigFloat()
+		if !bf.IsInt() {
+			return "", bad
+		}
+		text = bf.Text('f', 0)
+	case v.Type() == cty.String:
+		text = strings.TrimSpace(v.AsString())
+	default:
+		return "", bad
+	}
+	if re != nil && !re.MatchString(text) {
+		return "", bad
+	}
+	if re == nil {
+		if d, err := time.ParseDuration(text); err != nil || d < 0 {
+			return "", bad
+		}
+	}
+	return text, nil
 }
 
 var variableSchema = &hcl.BodySchema{
@@ -343,6 +400,23 @@ func (pb *Playbook) decodePlaybookBlock(block *hcl.Block) hcl.Diagnostics {
 		var d hcl.Diagnostics
 		pb.Description, d = staticString(a.Expr)
 		diags = append(diags, d...)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+		re   *regexp.Regexp
+		what string
+	}{
+		{"batch", &pb.Rollout.Batch, countOrPercentRe, `a number of hosts or a percentage, such as 2 or "25%"`},
+		{"max_fail", &pb.Rollout.MaxFail, countOrPercentRe, `a number of hosts or a percentage, such as 1 or "10%"`},
+		{"canary", &pb.Rollout.Canary, countRe, "a number of hosts"},
+		{"pause", &pb.Rollout.Pause, nil, `a duration such as "30s"`},
+	} {
+		if a, ok := content.Attributes[f.name]; ok {
+			v, d := rolloutValue(a, f.re, f.what)
+			diags = append(diags, d...)
+			*f.dst = v
+		}
 	}
 	return diags
 }

@@ -40,6 +40,9 @@ type Conn interface {
 	MkdirAll(ctx context.Context, path string, mode fs.FileMode) error
 	// Glob expands a remote path pattern (path.Match syntax) in sorted order.
 	Glob(ctx context.Context, pattern string) ([]string, error)
+	// Remove deletes a file; a missing file is not an error. Rollback uses
+	// it for files that did not exist before the run.
+	Remove(ctx context.Context, path string) error
 	// Open opens a remote file for streaming reads.
 	Open(ctx context.Context, path string) (io.ReadCloser, error)
 	// Close ends the connection.

@@ -2,6 +2,9 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"net"
 	"sort"
 	"time"
@@ -66,8 +69,33 @@ type Change struct {
 	// would change something: the outputs it will have, with unknown
 	// values for what only the apply makes real. Unset: all unknown.
 	Planned cty.Value
-	// State carries kind-private data from Check to Apply.
+	// State carries kind-private data from Check to Apply (and to
+	// Rollback: what was there before).
 	State any
+	// Observed is the precondition fingerprint: the SHA-256 (hex) of what
+	// Check read on the host (file content and metadata, guard results,
+	// remote sums, trust-store entries, configuration values). A saved
+	// plan records it; applying the plan refuses a host where it differs.
+	// "" means the step observes nothing that can drift (read-only
+	// reporting such as log_scan).
+	Observed string
+}
+
+// Rollbacker is implemented by actions whose Apply can be undone: when a
+// later step on the same host fails, the runner calls Rollback (latest
+// first) with the Change the Apply used. Rollback restores what Check saw
+// before the change; what it cannot restore it reports through env.Warn.
+type Rollbacker interface {
+	Rollback(ctx context.Context, env *Env, ch *Change) error
+}
+
+// fingerprint hashes the parts of an observation into Change.Observed.
+func fingerprint(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s\n", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Env is what an action may use on its host.

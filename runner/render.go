@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Printer renders a run for people: in plan mode one block per host as it
@@ -68,6 +69,55 @@ func (p *Printer) StepFinished(host string, r *StepResult) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s\n", p.c(ansiBold, host), p.stepLine(r))
 	p.stepBody(&b, r, "    ")
+	io.WriteString(p.w, b.String())
+}
+
+// BatchStarted implements RolloutObserver.
+func (p *Printer) BatchStarted(n, total int, hosts []string) {
+	if p.quiet {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%s %s\n", p.c(ansiBold, fmt.Sprintf("Batch %d/%d:", n, total)), strings.Join(hosts, ", "))
+}
+
+// Pausing implements RolloutObserver.
+func (p *Printer) Pausing(d time.Duration, next, total int) {
+	if p.quiet {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "Pausing %s before batch %d/%d (Ctrl-C stops the rollout).\n", d, next, total)
+}
+
+// RolloutStopped implements RolloutObserver.
+func (p *Printer) RolloutStopped(reason string, notAttempted []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%s %s; not attempted: %s\n", p.c(ansiRed, "Rollout stopped:"), reason, strings.Join(notAttempted, ", "))
+}
+
+// RolledBack implements RollbackObserver.
+func (p *Printer) RolledBack(host string, rb *Rollback) {
+	if p.mode != ModeApply {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var b strings.Builder
+	what := "nothing"
+	if len(rb.Reverted) > 0 {
+		what = strings.Join(rb.Reverted, ", ")
+	}
+	fmt.Fprintf(&b, "%s  %s %s: %s\n", p.c(ansiBold, host), p.c(ansiYellow, "< rolled back"), what, rb.Cause)
+	for _, n := range rb.NotReverted {
+		fmt.Fprintf(&b, "    not reverted: %s\n", n)
+	}
+	for _, e := range rb.Errors {
+		fmt.Fprintf(&b, "    %s %s\n", p.c(ansiRed, "rollback failed:"), e)
+	}
 	io.WriteString(p.w, b.String())
 }
 
@@ -227,7 +277,7 @@ func (p *Printer) Recap(rep *Report) {
 	defer p.mu.Unlock()
 	p.flushPending()
 	s := rep.Summary
-	if p.quiet && s.Changed == 0 && s.Failed == 0 && s.Unreachable == 0 && !rep.Interrupted {
+	if p.quiet && s.Changed == 0 && s.Failed == 0 && s.Unreachable == 0 && s.RolledBack == 0 && s.Drifted == 0 && s.NotAttempted == 0 && !rep.Interrupted {
 		quietOK := true
 		for _, h := range rep.Hosts {
 			quietOK = quietOK && !hasWarnings(h)
@@ -248,13 +298,18 @@ func (p *Printer) Recap(rep *Report) {
 			switch h.Status {
 			case HostChanged:
 				color = ansiYellow
-			case HostFailed, HostUnreachable, HostInterrupted:
+			case HostFailed, HostUnreachable, HostInterrupted, HostRolledBack, HostDrifted:
 				color = ansiRed
+			case HostNotAttempted:
+				color = ansiDim
 			}
 			fmt.Fprintf(&b, "  %-*s  %s  ok=%d changed=%d skipped=%d failed=%d",
 				width, h.Name, p.c(color, fmt.Sprintf("%-11s", h.Status)), h.Counts.OK, h.Counts.Changed, h.Counts.Skipped, h.Counts.Failed)
-			if h.Error != "" && h.Status != HostChanged && h.Status != HostOK {
+			switch {
+			case h.Error != "" && h.Status != HostChanged && h.Status != HostOK:
 				fmt.Fprintf(&b, "  %s", firstLine(h.Error))
+			case h.Reason != "":
+				fmt.Fprintf(&b, "  %s", firstLine(h.Reason))
 			}
 			b.WriteString("\n")
 		}
@@ -270,8 +325,17 @@ func (p *Printer) Recap(rep *Report) {
 	if rep.Interrupted {
 		verb += " (interrupted)"
 	}
-	fmt.Fprintf(&b, "%s: %d hosts, %d %s, %d unchanged, %d skipped, %d failed, %d unreachable.\n",
-		p.c(ansiBold, verb), s.Hosts, s.Changed, changeWord, s.Unchanged, s.Skipped, s.Failed, s.Unreachable)
+	var extra string
+	for _, x := range []struct {
+		n    int
+		word string
+	}{{s.RolledBack, "rolled back"}, {s.Drifted, "drifted"}, {s.NotAttempted, "not attempted"}, {s.CompletedEarlier, "completed earlier"}} {
+		if x.n > 0 {
+			extra += fmt.Sprintf(", %d %s", x.n, x.word)
+		}
+	}
+	fmt.Fprintf(&b, "%s: %d hosts, %d %s, %d unchanged, %d skipped, %d failed, %d unreachable%s.\n",
+		p.c(ansiBold, verb), s.Hosts, s.Changed, changeWord, s.Unchanged, s.Skipped, s.Failed, s.Unreachable, extra)
 	io.WriteString(p.w, b.String())
 }
 

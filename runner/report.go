@@ -21,7 +21,29 @@ const (
 	HostFailed      = "failed"      // a step failed
 	HostUnreachable = "unreachable" // no connection
 	HostInterrupted = "interrupted" // stopped by a signal before finishing
+	// HostRolledBack: a step failed and the changes this run had made on
+	// the host were reverted (see HostResult.Rollback).
+	HostRolledBack = "rolled_back"
+	// HostNotAttempted: a rollout stopped (--max-fail, a failed canary)
+	// before this host's batch.
+	HostNotAttempted = "not_attempted"
+	// HostDrifted: applying a saved plan, the host no longer matched the
+	// plan; it was refused before any change (see HostResult.Drift).
+	HostDrifted = "drifted"
+	// HostCompletedEarlier: apply --resume skipped the host because the
+	// earlier report shows it completed (ok or changed).
+	HostCompletedEarlier = "completed_earlier"
 )
+
+// CountsAsFailure reports whether a host status counts against
+// --max-fail and makes the exit code 1.
+func CountsAsFailure(status string) bool {
+	switch status {
+	case HostFailed, HostUnreachable, HostRolledBack, HostDrifted, HostInterrupted:
+		return true
+	}
+	return false
+}
 
 // Step statuses.
 const (
@@ -45,6 +67,22 @@ type Report struct {
 	Interrupted   bool          `json:"interrupted"`
 	Hosts         []*HostResult `json:"hosts"`
 	Summary       Summary       `json:"summary"`
+	// Rollout describes the batches of an apply made with --batch or
+	// --canary (nil otherwise).
+	Rollout *RolloutResult `json:"rollout,omitempty"`
+	// Inputs (plans only) fingerprint what the plan was made from, so that
+	// applying the saved plan can refuse it when any of it changed.
+	Inputs *PlanInputs `json:"inputs,omitempty"`
+	// Resumed names the report an apply --resume continued.
+	Resumed string `json:"resumed_from,omitempty"`
+}
+
+// RolloutResult is what happened to the batches of a rollout.
+type RolloutResult struct {
+	Batches    [][]string `json:"batches"`
+	BatchesRun int        `json:"batches_run"`
+	Stopped    bool       `json:"stopped"`
+	Reason     string     `json:"reason,omitempty"`
 }
 
 // Summary counts the run.
@@ -57,20 +95,46 @@ type Summary struct {
 	Unreachable int `json:"unreachable"`
 	HostsOK     int `json:"hosts_ok"`
 	HostsChange int `json:"hosts_changed"`
+	RolledBack  int `json:"rolled_back"`
+	Drifted     int `json:"drifted"`
+	// NotAttempted counts hosts a stopped rollout never started.
+	NotAttempted int `json:"not_attempted"`
+	// CompletedEarlier counts hosts apply --resume skipped.
+	CompletedEarlier int `json:"completed_earlier"`
 }
 
 // HostResult is one host's part of a report.
 type HostResult struct {
-	Name     string        `json:"name"`
-	Address  string        `json:"address"`
-	Status   string        `json:"status"`
-	Error    string        `json:"error,omitempty"`
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Status  string `json:"status"`
+	Error   string `json:"error,omitempty"`
+	// Reason explains a host that was not run (not_attempted,
+	// completed_earlier, drifted).
+	Reason   string        `json:"reason,omitempty"`
 	Steps    []*StepResult `json:"steps"`
 	Handlers []*StepResult `json:"handlers"`
 	Counts   Counts        `json:"counts"`
 	// Outputs are the playbook's output blocks for this host (secrets
 	// redacted; "(known after apply)" in a plan where undecided).
 	Outputs map[string]any `json:"outputs,omitempty"`
+	// Rollback says what was reverted after a failure, and what was not.
+	Rollback *Rollback `json:"rollback,omitempty"`
+	// Drift lists, for a drifted host, each step that no longer matches
+	// the saved plan, in words.
+	Drift []string `json:"drift,omitempty"`
+}
+
+// Rollback is a host's rollback after a failed step.
+type Rollback struct {
+	// Cause is the failure that started it ("step command.x failed: ...").
+	Cause string `json:"cause"`
+	// Reverted are the steps whose changes were undone, with how.
+	Reverted []string `json:"reverted"`
+	// NotReverted are changes that could not be undone, in words.
+	NotReverted []string `json:"not_reverted"`
+	// Errors are reverts that were tried and failed.
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Counts are a host's step tallies (the recap).
@@ -98,5 +162,7 @@ type StepResult struct {
 	NotifiedBy  []string       `json:"notified_by,omitempty"`
 	Error       string         `json:"error,omitempty"`
 	Outputs     map[string]any `json:"outputs,omitempty"`
-	DurationMS  int64          `json:"duration_ms"`
+	// Observed is the precondition fingerprint of Check (Change.Observed).
+	Observed   string `json:"observed,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
 }

@@ -73,11 +73,18 @@ type Options struct {
 	// APIConnector opens the Managers' API sessions; nil: no step may
 	// use the API.
 	APIConnector APIConnector
+	// Rollout, in apply mode, runs the hosts in batches and stops after a
+	// batch when too many failed (nil: all hosts in one go).
+	Rollout *Rollout
+	// NoRollback keeps a failed host as it is, instead of reverting the
+	// changes this run made on it.
+	NoRollback bool
 }
 
 // Run plans or applies the playbook on every target, at most Forks hosts at
 // a time, and returns the report. A cancelled ctx stops every host before
-// its next step; commands already running are signalled through ctx.
+// its next step; commands already running are signalled through ctx. In
+// apply mode with a Rollout, hosts go in batches (see Rollout).
 func Run(ctx context.Context, o Options) *Report {
 	if o.Forks <= 0 {
 		o.Forks = DefaultForks
@@ -97,9 +104,105 @@ func Run(ctx context.Context, o Options) *Report {
 		StartedAt:     time.Now().UTC(),
 		Hosts:         make([]*HostResult, len(o.Targets)),
 	}
+	all := make([]int, len(o.Targets))
+	for i := range all {
+		all[i] = i
+	}
+	batches := [][]int{all}
+	ro := o.Rollout
+	if o.Mode != ModeApply {
+		ro = nil
+	}
+	if ro != nil && ro.batched() {
+		batches = ro.split(len(o.Targets))
+		rep.Rollout = &RolloutResult{Batches: make([][]string, len(batches))}
+		for b, idx := range batches {
+			for _, i := range idx {
+				rep.Rollout.Batches[b] = append(rep.Rollout.Batches[b], o.Targets[i].Name)
+			}
+		}
+	}
+	rob, _ := o.Observer.(RolloutObserver)
+	failures := 0
+	if ro != nil {
+		failures = ro.PriorFailures
+	}
+	stop := ""
+	for b, idx := range batches {
+		if stop == "" && b > 0 && ro != nil && ro.Pause > 0 && ctx.Err() == nil {
+			if rob != nil {
+				rob.Pausing(ro.Pause, b+1, len(batches))
+			}
+			t := time.NewTimer(ro.Pause)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		if stop != "" {
+			for _, i := range idx {
+				t := o.Targets[i]
+				rep.Hosts[i] = &HostResult{Name: t.Name, Address: t.Address, Status: HostNotAttempted,
+					Reason: "the rollout stopped before this host's batch: " + stop, Steps: []*StepResult{}, Handlers: []*StepResult{}}
+			}
+			continue
+		}
+		if rep.Rollout != nil && ctx.Err() == nil {
+			rep.Rollout.BatchesRun++
+			if rob != nil {
+				rob.BatchStarted(b+1, len(batches), rep.Rollout.Batches[b])
+			}
+		}
+		runBatch(ctx, &o, idx, rep)
+		if ro == nil || ctx.Err() != nil {
+			continue
+		}
+		var failed []string
+		for _, i := range idx {
+			if CountsAsFailure(rep.Hosts[i].Status) {
+				failures++
+				failed = append(failed, rep.Hosts[i].Name)
+			}
+		}
+		if b == len(batches)-1 {
+			break
+		}
+		switch {
+		case b == 0 && ro.Canary > 0 && len(failed) > 0:
+			stop = fmt.Sprintf("the canary failed (%s)", strings.Join(failed, ", "))
+		case ro.MaxFail >= 0 && failures > ro.MaxFail:
+			word := "failures exceed"
+			if failures == 1 {
+				word = "failure exceeds"
+			}
+			stop = fmt.Sprintf("%d %s %s", failures, word, ro.MaxFailText)
+		}
+		if stop != "" {
+			rep.Rollout.Stopped = true
+			rep.Rollout.Reason = stop
+			if rob != nil {
+				var rest []string
+				for _, later := range rep.Rollout.Batches[b+1:] {
+					rest = append(rest, later...)
+				}
+				rob.RolloutStopped(stop, rest)
+			}
+		}
+	}
+	rep.FinishedAt = time.Now().UTC()
+	rep.Interrupted = ctx.Err() != nil
+	rep.Summary = Summarize(rep.Hosts)
+	return rep
+}
+
+// runBatch runs the hosts idx of o.Targets, at most o.Forks at a time, and
+// fills their results in rep.
+func runBatch(ctx context.Context, o *Options, idx []int, rep *Report) {
 	sem := make(chan struct{}, o.Forks)
 	var wg sync.WaitGroup
-	for i, t := range o.Targets {
+	for _, i := range idx {
+		t := o.Targets[i]
 		if ctx.Err() != nil {
 			rep.Hosts[i] = &HostResult{Name: t.Name, Address: t.Address, Status: HostInterrupted, Error: "interrupted before this host started"}
 			continue
@@ -114,7 +217,7 @@ func Run(ctx context.Context, o Options) *Report {
 		go func(i int, t Target) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			hr := (&hostRun{o: &o, t: t}).run(ctx)
+			hr := (&hostRun{o: o, t: t}).run(ctx)
 			rep.Hosts[i] = hr
 			if o.Observer != nil {
 				o.Observer.HostFinished(hr)
@@ -122,10 +225,6 @@ func Run(ctx context.Context, o Options) *Report {
 		}(i, t)
 	}
 	wg.Wait()
-	rep.FinishedAt = time.Now().UTC()
-	rep.Interrupted = ctx.Err() != nil
-	rep.Summary = Summarize(rep.Hosts)
-	return rep
 }
 
 // Summarize counts hosts and steps.
@@ -142,6 +241,14 @@ func Summarize(hosts []*HostResult) Summary {
 			s.HostsChange++
 		case HostOK:
 			s.HostsOK++
+		case HostRolledBack:
+			s.RolledBack++
+		case HostDrifted:
+			s.Drifted++
+		case HostNotAttempted:
+			s.NotAttempted++
+		case HostCompletedEarlier:
+			s.CompletedEarlier++
 		}
 		for _, r := range append(append([]*StepResult{}, h.Steps...), h.Handlers...) {
 			switch r.Status {
@@ -164,6 +271,15 @@ type hostRun struct {
 	env    *Env
 	scope  *playbooks.Scope
 	result *HostResult
+	// applied are the steps whose Apply succeeded, in order, for rollback.
+	applied []appliedStep
+}
+
+type appliedStep struct {
+	step *playbooks.Step
+	act  Action
+	ch   *Change
+	res  *StepResult
 }
 
 func (h *hostRun) run(ctx context.Context) *HostResult {
@@ -212,7 +328,7 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 	}
 
 	notified := map[string][]string{}
-	failedAt := ""
+	failedAt, cause := "", ""
 	for _, s := range o.Playbook.Steps {
 		if failedAt != "" || ctx.Err() != nil {
 			reason := failedAt + " failed"
@@ -226,6 +342,7 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 		hr.Steps = append(hr.Steps, res)
 		if res.Status == StepFailed {
 			failedAt = s.Address()
+			cause = "step " + failedAt + " failed: " + firstLine(res.Error)
 			continue
 		}
 		if res.Action.Changes() || res.Action == ActionUnknown {
@@ -238,6 +355,12 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 			}
 		}
 	}
+	// A failed step: revert what this run changed on the host first, so
+	// the handlers bring the service back on its previous state.
+	if failedAt != "" && h.canRollback(ctx) {
+		h.rollback(ctx, cause)
+	}
+	handlerFailed := ""
 	for _, hs := range o.Playbook.Handlers {
 		by := notified[hs.Name]
 		if len(by) == 0 {
@@ -250,13 +373,46 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 			continue
 		}
 		var note string
-		if failedAt != "" {
+		switch {
+		case hr.Rollback != nil && len(hr.Rollback.Reverted) > 0:
+			note = fmt.Sprintf("runs after the rollback of %s (%s failed), so the service comes back on its previous state", strings.Join(hr.Rollback.Reverted, ", "), failedAt)
+		case failedAt != "":
 			note = fmt.Sprintf("runs although %s failed: it was notified before the failure", failedAt)
 		}
-		hr.Handlers = append(hr.Handlers, h.step(ctx, hs, by, note))
+		r := h.step(ctx, hs, by, note)
+		hr.Handlers = append(hr.Handlers, r)
+		if r.Status == StepFailed && handlerFailed == "" {
+			handlerFailed = "handler " + hs.Kind + "." + hs.Name
+			if cause == "" {
+				cause = handlerFailed + " failed: " + firstLine(r.Error)
+			}
+		}
+	}
+	// A failed handler after successful steps (a restart that fails on
+	// the new configuration, say): revert, then run the handlers of the
+	// reverted steps again.
+	if failedAt == "" && handlerFailed != "" && h.canRollback(ctx) {
+		h.rollback(ctx, cause)
+		reverted := map[string]bool{}
+		for _, a := range hr.Rollback.Reverted {
+			reverted[a] = true
+		}
+		for _, hs := range o.Playbook.Handlers {
+			var by []string
+			for _, b := range notified[hs.Name] {
+				if reverted[b] {
+					by = append(by, b)
+				}
+			}
+			if len(by) == 0 || ctx.Err() != nil {
+				continue
+			}
+			note := fmt.Sprintf("runs again after the rollback of %s, so the service comes back on its previous state", strings.Join(hr.Rollback.Reverted, ", "))
+			hr.Handlers = append(hr.Handlers, h.step(ctx, hs, by, note))
+		}
 	}
 
-	if failedAt == "" && ctx.Err() == nil {
+	if failedAt == "" && handlerFailed == "" && ctx.Err() == nil {
 		hr.Outputs = h.outputs()
 	}
 
@@ -279,6 +435,8 @@ func (h *hostRun) run(ctx context.Context) *HostResult {
 		if failedAt != "" {
 			hr.Error = "interrupted during " + failedAt
 		}
+	case hr.Rollback != nil:
+		hr.Status, hr.Error = h.rollbackStatus(failedAt, handlerFailed)
 	case hr.Counts.Failed > 0:
 		hr.Status = HostFailed
 		hr.Error = "step " + failedAt + " failed"
@@ -394,6 +552,7 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 		return fail(stepErr(stepCtx, ctx, timeout, "check", err))
 	}
 	res.Action = ch.Action
+	res.Observed = ch.Observed
 	res.Summary = h.red.String(ch.Summary)
 	res.Diff = h.red.String(ch.Diff)
 	for _, n := range notes {
@@ -419,6 +578,9 @@ func (h *hostRun) step(ctx context.Context, s *playbooks.Step, notifiedBy []stri
 		}
 		res.Status = StepChanged
 		outputs = out
+		if !s.Handler {
+			h.applied = append(h.applied, appliedStep{step: s, act: act, ch: ch, res: res})
+		}
 	}
 	if outputs == cty.NilVal {
 		outputs = cty.UnknownVal(kind.Outputs)

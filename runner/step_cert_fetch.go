@@ -174,6 +174,10 @@ type certFile struct {
 	cert   certs.Cert
 	path   string
 	needed bool
+	// existed: an older PEM was there; rollback reads it back from prev.
+	existed bool
+	prev    []byte
+	written bool
 }
 
 func (a *certFetchAction) Check(ctx context.Context, env *Env) (*Change, error) {
@@ -197,7 +201,9 @@ func (a *certFetchAction) Check(ctx context.Context, env *Env) (*Change, error) 
 	}
 	ch := &Change{Action: ActionNone, State: files}
 	var created, updated int
+	obs := []string{"cert_fetch"}
 	for _, f := range files {
+		obs = append(obs, f.cert.SHA256, f.path, sums[f.path])
 		want := sha256.Sum256(f.cert.PEM)
 		switch got, ok := sums[f.path]; {
 		case !ok:
@@ -206,6 +212,7 @@ func (a *certFetchAction) Check(ctx context.Context, env *Env) (*Change, error) 
 			ch.Details = append(ch.Details, "+ "+f.path+"  "+certLine(f.cert))
 		case got != hex.EncodeToString(want[:]):
 			f.needed = true
+			f.existed = true
 			updated++
 			ch.Details = append(ch.Details, "~ "+f.path+"  "+certLine(f.cert))
 		default:
@@ -217,6 +224,15 @@ func (a *certFetchAction) Check(ctx context.Context, env *Env) (*Change, error) 
 		ch.Action = ActionUpdate
 	case created > 0:
 		ch.Action = ActionCreate
+	}
+	ch.Observed = fingerprint(obs...)
+	// Keep the PEMs about to be replaced, for a rollback.
+	for _, f := range files {
+		if f.existed {
+			if f.prev, err = env.Conn.ReadFile(ctx, f.path, maxManagedFile); err != nil {
+				return nil, fmt.Errorf("read %s: %w", f.path, err)
+			}
+		}
 	}
 	ch.Summary = fmt.Sprintf("%s via %s: %d certificate(s) verified; %d new, %d changed, %d identical in %s",
 		a.ep.endpoint, a.via, len(files), created, updated, len(files)-created-updated, a.dir)
@@ -244,8 +260,31 @@ func (a *certFetchAction) Apply(ctx context.Context, env *Env, ch *Change) (cty.
 		if err := env.Conn.WriteFile(ctx, f.path, f.cert.PEM, remote.WriteOptions{Mode: &mode}); err != nil {
 			return cty.NilVal, fmt.Errorf("write %s: %w", f.path, err)
 		}
+		f.written = true
 	}
 	return a.outputs(files, true), nil
+}
+
+// Rollback puts back the PEMs this run replaced and removes those it
+// created (the directory stays).
+func (a *certFetchAction) Rollback(ctx context.Context, env *Env, ch *Change) error {
+	files := ch.State.([]*certFile)
+	mode := fs.FileMode(0o644)
+	for _, f := range files {
+		if !f.written {
+			continue
+		}
+		if !f.existed {
+			if err := env.Conn.Remove(ctx, f.path); err != nil {
+				return fmt.Errorf("remove %s: %w", f.path, err)
+			}
+			continue
+		}
+		if err := env.Conn.WriteFile(ctx, f.path, f.prev, remote.WriteOptions{Mode: &mode}); err != nil {
+			return fmt.Errorf("restore %s: %w", f.path, err)
+		}
+	}
+	return nil
 }
 
 func (a *certFetchAction) outputs(files []*certFile, changed bool) cty.Value {

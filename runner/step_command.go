@@ -63,32 +63,46 @@ func newCommandAction(cfg cty.Value) (Action, error) {
 }
 
 func (a *commandAction) Check(ctx context.Context, env *Env) (*Change, error) {
+	ch, obs, err := a.check(ctx, env)
+	if ch != nil {
+		// What the guards saw (their exit codes and output: container
+		// state a guard reads included) is the precondition.
+		ch.Observed = fingerprint(append([]string{"command"}, obs...)...)
+	}
+	return ch, err
+}
+
+func (a *commandAction) check(ctx context.Context, env *Env) (*Change, []string, error) {
+	var obs []string
 	notRun := commandOutputs("", "", 0, false)
 	if a.creates != "" {
 		st, err := env.Conn.Stat(ctx, a.creates)
 		if err != nil {
-			return nil, fmt.Errorf("creates guard: stat %s: %w", a.creates, err)
+			return nil, nil, fmt.Errorf("creates guard: stat %s: %w", a.creates, err)
 		}
+		obs = append(obs, fmt.Sprintf("creates %s exists=%t", a.creates, st.Exists))
 		if st.Exists {
-			return &Change{Action: ActionNone, Summary: fmt.Sprintf("%s exists (creates)", a.creates), Outputs: notRun}, nil
+			return &Change{Action: ActionNone, Summary: fmt.Sprintf("%s exists (creates)", a.creates), Outputs: notRun}, obs, nil
 		}
 	}
 	if a.unless != "" {
 		res, err := env.Conn.Run(ctx, a.unless, nil)
 		if err != nil {
-			return nil, fmt.Errorf("unless guard: %w", err)
+			return nil, nil, fmt.Errorf("unless guard: %w", err)
 		}
+		obs = append(obs, fmt.Sprintf("unless exit=%d", res.ExitCode), string(res.Stdout))
 		if res.ExitCode == 0 {
-			return &Change{Action: ActionNone, Summary: fmt.Sprintf("unless `%s` succeeded", a.unless), Outputs: notRun}, nil
+			return &Change{Action: ActionNone, Summary: fmt.Sprintf("unless `%s` succeeded", a.unless), Outputs: notRun}, obs, nil
 		}
 	}
 	if a.onlyIf != "" {
 		res, err := env.Conn.Run(ctx, a.onlyIf, nil)
 		if err != nil {
-			return nil, fmt.Errorf("only_if guard: %w", err)
+			return nil, nil, fmt.Errorf("only_if guard: %w", err)
 		}
+		obs = append(obs, fmt.Sprintf("only_if exit=%d", res.ExitCode), string(res.Stdout))
 		if res.ExitCode != 0 {
-			return &Change{Action: ActionNone, Summary: fmt.Sprintf("only_if `%s` failed (exit %d)", a.onlyIf, res.ExitCode), Outputs: notRun}, nil
+			return &Change{Action: ActionNone, Summary: fmt.Sprintf("only_if `%s` failed (exit %d)", a.onlyIf, res.ExitCode), Outputs: notRun}, obs, nil
 		}
 	}
 	summary := fmt.Sprintf("`%s`", a.cmd)
@@ -98,7 +112,7 @@ func (a *commandAction) Check(ctx context.Context, env *Env) (*Change, error) {
 	if a.creates == "" && a.unless == "" && a.onlyIf == "" {
 		summary += " (no guard: it runs on every apply)"
 	}
-	return &Change{Action: ActionRun, Summary: summary}, nil
+	return &Change{Action: ActionRun, Summary: summary}, obs, nil
 }
 
 func (a *commandAction) Apply(ctx context.Context, env *Env, _ *Change) (cty.Value, error) {

@@ -156,8 +156,10 @@ func (a *fetchAction) Check(ctx context.Context, env *Env) (*Change, error) {
 	}
 	ch := &Change{Action: ActionNone, State: items}
 	var created, updated int
+	obs := []string{"fetch"}
 	for _, it := range items {
 		sum, err := localSum(it.local)
+		obs = append(obs, it.remote, it.sum, it.local, sum)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			it.needed = true
@@ -177,6 +179,7 @@ func (a *fetchAction) Check(ctx context.Context, env *Env) (*Change, error) {
 	case created > 0:
 		ch.Action = ActionCreate
 	}
+	ch.Observed = fingerprint(obs...)
 	ch.Summary = fmt.Sprintf("%d file(s) into %s: %d new, %d changed, %d identical",
 		len(items), filepath.Join(a.dest, env.Host.Name), created, updated, len(items)-created-updated)
 	ch.Outputs = fetchOutputs(items, false)

@@ -64,6 +64,12 @@ type fileState struct {
 	exists bool
 	uid    *int
 	gid    *int
+	// What was there before, for a rollback.
+	prev             []byte
+	prevMode         fs.FileMode
+	prevUID, prevGID int
+	// backupCreated: this run's Apply made the backup.
+	backupCreated bool
 }
 
 func newFileAction(cfg cty.Value) (Action, error) {
@@ -126,7 +132,18 @@ func (a *fileAction) Check(ctx context.Context, env *Env) (*Change, error) {
 			return nil, fmt.Errorf("read %s: %w", a.path, err)
 		}
 	}
+	state.prev, state.prevMode, state.prevUID, state.prevGID = current, st.Mode.Perm(), st.UID, st.GID
 	contentDiffers := !st.Exists || sha256.Sum256(current) != want
+	backupExists := false
+	if a.backup && st.Exists {
+		bst, err := env.Conn.Stat(ctx, a.backupPath)
+		if err != nil {
+			return nil, fmt.Errorf("stat %s: %w", a.backupPath, err)
+		}
+		backupExists = bst.Exists
+	}
+	ch.Observed = fingerprint("file", fmt.Sprint(st.Exists), SHA256Hex(current),
+		fmt.Sprintf("%04o", st.Mode.Perm()), fmt.Sprint(st.UID), fmt.Sprint(st.GID), fmt.Sprint(backupExists))
 	var details []string
 	if st.Exists && a.mode != nil && st.Mode.Perm() != a.mode.Perm() {
 		details = append(details, fmt.Sprintf("mode %04o -> %04o", st.Mode.Perm(), a.mode.Perm()))
@@ -154,11 +171,7 @@ func (a *fileAction) Check(ctx context.Context, env *Env) (*Change, error) {
 		ch.Diff = a.diff(current, st.Exists)
 	}
 	if a.backup && st.Exists {
-		bst, err := env.Conn.Stat(ctx, a.backupPath)
-		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", a.backupPath, err)
-		}
-		if bst.Exists {
+		if backupExists {
 			details = append(details, fmt.Sprintf("backup %s already exists and is kept: it holds the first original", a.backupPath))
 		} else {
 			details = append(details, fmt.Sprintf("backup: the original is saved to %s", a.backupPath))
@@ -179,12 +192,45 @@ func (a *fileAction) Apply(ctx context.Context, env *Env, ch *Change) (cty.Value
 		if !created {
 			env.Warn(fmt.Sprintf("backup %s already existed and was kept", a.backupPath))
 		}
+		state.backupCreated = created
 	}
 	err := env.Conn.WriteFile(ctx, a.path, a.content, remote.WriteOptions{Mode: a.mode, UID: state.uid, GID: state.gid})
 	if err != nil {
 		return cty.NilVal, fmt.Errorf("write %s: %w", a.path, err)
 	}
 	return a.outputs(true), nil
+}
+
+// Rollback puts back what Check saw: the previous content, mode and owner
+// (written atomically), or no file at all; a backup this run made goes too.
+func (a *fileAction) Rollback(ctx context.Context, env *Env, ch *Change) error {
+	state := ch.State.(*fileState)
+	if !state.exists {
+		if err := env.Conn.Remove(ctx, a.path); err != nil {
+			return fmt.Errorf("remove %s (it did not exist before): %w", a.path, err)
+		}
+		return nil
+	}
+	mode := state.prevMode
+	opt := remote.WriteOptions{Mode: &mode}
+	// The owner is put back only where the step changed it.
+	if state.uid != nil {
+		uid := state.prevUID
+		opt.UID = &uid
+	}
+	if state.gid != nil {
+		gid := state.prevGID
+		opt.GID = &gid
+	}
+	if err := env.Conn.WriteFile(ctx, a.path, state.prev, opt); err != nil {
+		return fmt.Errorf("restore %s: %w", a.path, err)
+	}
+	if state.backupCreated {
+		if err := env.Conn.Remove(ctx, a.backupPath); err != nil {
+			env.Warn(fmt.Sprintf("the backup %s made by this run could not be removed: %v", a.backupPath, err))
+		}
+	}
+	return nil
 }
 
 func (a *fileAction) outputs(changed bool) cty.Value {

@@ -144,11 +144,13 @@ func (a *httpAction) Check(ctx context.Context, env *Env) (*Change, error) {
 			return nil, fmt.Errorf("check: GET %s did not return JSON: %w", a.check.path, err)
 		}
 		cur, ok := jsonLookup(doc, a.check.jsonPath)
+		cj, _ := json.Marshal(cur)
+		observed := fingerprint("http", a.check.path, a.check.jsonPath, fmt.Sprint(ok), string(cj))
 		if ok && sameJSON(cur, a.check.equals) {
 			return &Change{Action: ActionNone, Summary: fmt.Sprintf("%s %s: check %s already equals %s", a.method, a.path, a.check.jsonPath, showJSON(cur, false)),
-				Outputs: httpOutputs(0, cty.NullVal(cty.DynamicPseudoType), false)}, nil
+				Outputs: httpOutputs(0, cty.NullVal(cty.DynamicPseudoType), false), Observed: observed}, nil
 		}
-		return &Change{Action: ActionRun, Summary: fmt.Sprintf("%s %s: check %s is %s, want %s", a.method, a.path, a.check.jsonPath, showJSON(cur, false), showJSON(a.check.equals, false))}, nil
+		return &Change{Action: ActionRun, Summary: fmt.Sprintf("%s %s: check %s is %s, want %s", a.method, a.path, a.check.jsonPath, showJSON(cur, false), showJSON(a.check.equals, false)), Observed: observed}, nil
 	}
 	return &Change{Action: ActionRun, Summary: fmt.Sprintf("%s %s (no check: it is sent on every apply)", a.method, a.path)}, nil
 }

@@ -67,6 +67,10 @@ func (c *logScanConn) MkdirAll(context.Context, string, fs.FileMode) error {
 	return errors.New("read-only")
 }
 
+func (c *logScanConn) Remove(context.Context, string) error {
+	return errors.New("log_scan must not remove")
+}
+
 func (c *logScanConn) Glob(_ context.Context, pattern string) ([]string, error) {
 	m, err := filepath.Glob(c.local(pattern))
 	var out []string

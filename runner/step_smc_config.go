@@ -57,6 +57,14 @@ type configPlan struct {
 	id    string
 	apply []setting // what a PUT sets
 	paths []string  // paths that differ
+	// prev are the values before the change, for a rollback.
+	prev map[string]prevValue
+}
+
+type prevValue struct {
+	value  any
+	exists bool
+	masked bool
 }
 
 func newSMCConfigAction(cfg cty.Value) (Action, error) {
@@ -134,10 +142,16 @@ func (a *smcConfigAction) Check(ctx context.Context, env *Env) (*Change, error) 
 	if err != nil {
 		return nil, err
 	}
-	p := &configPlan{id: id}
+	p := &configPlan{id: id, prev: map[string]prevValue{}}
 	var details, masked []string
+	obs := []string{"smc_config"}
 	for _, s := range a.settings {
 		cur, ok := smc.GetPath(doc, s.path)
+		// The current values are the precondition (a masked secret
+		// shows as its mask); only their hash is ever stored.
+		cj, _ := json.Marshal(cur)
+		obs = append(obs, s.path, fmt.Sprint(ok), string(cj))
+		p.prev[s.path] = prevValue{value: cur, exists: ok, masked: s.sensitive && cur == a.mask}
 		switch {
 		case !ok && !a.createMissing:
 			return nil, fmt.Errorf("%s is not present in this Manager's configuration; check the key names for your version with `smcfleet smc config get -i INVENTORY %s`, or set create_missing = true", s.path, env.Host.Name)
@@ -157,7 +171,7 @@ func (a *smcConfigAction) Check(ctx context.Context, env *Env) (*Change, error) 
 		}
 		p.apply = append(p.apply, s)
 	}
-	ch := &Change{Action: ActionNone, State: p}
+	ch := &Change{Action: ActionNone, State: p, Observed: fingerprint(obs...)}
 	if len(p.paths) > 0 {
 		ch.Action = ActionUpdate
 		for _, m := range masked {
@@ -203,6 +217,62 @@ func (a *smcConfigAction) Apply(ctx context.Context, env *Env, ch *Change) (cty.
 		return cty.NilVal, err
 	}
 	return smcConfigOutputs(p, true), nil
+}
+
+// Rollback sets the paths back to the values Check read (through the same
+// Update), and deletes those it created. A secret the Manager masked
+// cannot be put back: it keeps the new value, and the report says so.
+func (a *smcConfigAction) Rollback(ctx context.Context, env *Env, ch *Change) error {
+	p := ch.State.(*configPlan)
+	api, err := env.API(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range p.apply {
+		if p.prev[s.path].masked {
+			env.Warn(fmt.Sprintf("%s: the previous value was masked by the Manager and cannot be restored; it keeps the new value", s.path))
+		}
+	}
+	_, err = api.Update(ctx, p.id, func(doc map[string]any) (bool, error) {
+		changed := false
+		for _, s := range p.apply {
+			prev := p.prev[s.path]
+			if prev.masked {
+				continue
+			}
+			cur, ok := smc.GetPath(doc, s.path)
+			if !prev.exists {
+				if ok {
+					deletePath(doc, s.path)
+					changed = true
+				}
+				continue
+			}
+			if ok && sameJSON(cur, prev.value) {
+				continue
+			}
+			if err := smc.SetPath(doc, s.path, prev.value, true); err != nil {
+				return false, fmt.Errorf("%s: %w", s.path, err)
+			}
+			changed = true
+		}
+		return changed, nil
+	})
+	return err
+}
+
+// deletePath removes the key at a dotted path of a document, if there.
+func deletePath(doc map[string]any, path string) {
+	parts := strings.Split(path, ".")
+	m := doc
+	for _, k := range parts[:len(parts)-1] {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			return
+		}
+		m = next
+	}
+	delete(m, parts[len(parts)-1])
 }
 
 func smcConfigOutputs(p *configPlan, changed bool) cty.Value {

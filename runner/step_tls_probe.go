@@ -131,7 +131,8 @@ func (a *tlsProbeAction) Check(ctx context.Context, env *Env) (*Change, error) {
 	} else {
 		summary += "; DHE not offered"
 	}
-	return &Change{Action: ActionNone, Summary: summary, Outputs: cty.ObjectVal(map[string]cty.Value{
+	observed := fingerprint("tls_probe", fmt.Sprint(p.DHEOffered), fmt.Sprint(p.DHBits), p.DHETempKey, p.DefaultTempKey, p.DefaultProtocol, p.DefaultCipher)
+	return &Change{Action: ActionNone, Summary: summary, Observed: observed, Outputs: cty.ObjectVal(map[string]cty.Value{
 		"endpoint":         cty.StringVal(a.ep.endpoint),
 		"dhe_offered":      cty.BoolVal(p.DHEOffered),
 		"dh_bits":          cty.NumberIntVal(int64(p.DHBits)),

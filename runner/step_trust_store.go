@@ -66,6 +66,10 @@ type trustPlan struct {
 	add     []*wantedCert
 	remove  map[string]string // sha256 -> friendly name
 	present []string
+	// removedEntries are the document entries remove_stale drops, kept
+	// as they were for a rollback.
+	removedEntries []any
+	observed       string
 }
 
 func newTrustStoreAction(cfg cty.Value) (Action, error) {
@@ -188,7 +192,7 @@ func (a *trustStoreAction) Check(ctx context.Context, env *Env) (*Change, error)
 		return nil, err
 	}
 	p.id = id
-	ch := &Change{Action: ActionNone, State: p, Details: details}
+	ch := &Change{Action: ActionNone, State: p, Details: details, Observed: p.observed}
 	if len(p.add) > 0 || len(p.remove) > 0 {
 		ch.Action = ActionUpdate
 	}
@@ -212,6 +216,14 @@ func (a *trustStoreAction) plan(doc map[string]any) (*trustPlan, []string, error
 		names[strings.ToLower(t.FriendlyName)] = t.SHA256
 	}
 	p := &trustPlan{remove: map[string]string{}}
+	var sums []string
+	for _, t := range have {
+		sums = append(sums, t.SHA256)
+	}
+	sort.Strings(sums)
+	p.observed = fingerprint(append([]string{"trust_store"}, sums...)...)
+	raw, _ := smc.GetPath(doc, smc.TrustStorePath)
+	entries, _ := raw.([]any)
 	var details []string
 	wanted := map[string]bool{}
 	for _, w := range a.wanted {
@@ -237,6 +249,9 @@ func (a *trustStoreAction) plan(doc map[string]any) (*trustPlan, []string, error
 		for _, t := range have {
 			if strings.HasPrefix(t.FriendlyName, a.prefix) && t.SHA256 != "" && !wanted[t.SHA256] {
 				p.remove[t.SHA256] = t.FriendlyName
+				if t.Index < len(entries) {
+					p.removedEntries = append(p.removedEntries, entries[t.Index])
+				}
 				details = append(details, fmt.Sprintf("- remove %s (added by smcfleet, no longer wanted; sha256 %s)", t.FriendlyName, t.SHA256))
 			}
 		}
@@ -301,6 +316,61 @@ func (a *trustStoreAction) Apply(ctx context.Context, env *Env, ch *Change) (cty
 		return cty.NilVal, err
 	}
 	return a.outputs(p, true), nil
+}
+
+// Rollback removes the entries this step added (matched by SHA-256 and
+// the name it gave them) and puts back those remove_stale dropped.
+func (a *trustStoreAction) Rollback(ctx context.Context, env *Env, ch *Change) error {
+	p := ch.State.(*trustPlan)
+	api, err := env.API(ctx)
+	if err != nil {
+		return err
+	}
+	added := map[string]string{}
+	for _, w := range p.add {
+		added[w.sum] = w.name
+	}
+	_, err = api.Update(ctx, p.id, func(doc map[string]any) (bool, error) {
+		have, err := smc.TrustedCertificates(doc)
+		if err != nil {
+			return false, err
+		}
+		raw, _ := smc.GetPath(doc, smc.TrustStorePath)
+		entries, _ := raw.([]any)
+		present := map[string]bool{}
+		changed := false
+		var kept []any
+		for i, e := range entries {
+			if i < len(have) && have[i].SHA256 != "" {
+				if name, ok := added[have[i].SHA256]; ok && have[i].FriendlyName == name {
+					changed = true
+					continue
+				}
+				present[have[i].SHA256] = true
+			}
+			kept = append(kept, e)
+		}
+		for sum := range p.remove {
+			if present[sum] {
+				continue
+			}
+			for _, e := range p.removedEntries {
+				if m, ok := e.(map[string]any); ok && m["friendlyName"] == p.remove[sum] {
+					kept = append(kept, e)
+					changed = true
+					break
+				}
+			}
+		}
+		if !changed {
+			return false, nil
+		}
+		if kept == nil {
+			kept = []any{}
+		}
+		return true, smc.SetPath(doc, smc.TrustStorePath, kept, false)
+	})
+	return err
 }
 
 func (a *trustStoreAction) outputs(p *trustPlan, changed bool) cty.Value {

@@ -7,13 +7,20 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/urfave/cli/v2"
 
 	"github.com/smcfleet/smcfleet/internal/atomicfile"
 	"github.com/smcfleet/smcfleet/inventory"
+	"github.com/smcfleet/smcfleet/playbooks"
 	"github.com/smcfleet/smcfleet/runner"
 )
 
@@ -94,27 +101,37 @@ Examples:
 }
 
 func applyCommand(s *streams) *cli.Command {
-	flags := append(runFlags(), &cli.BoolFlag{
-		Name: "auto-approve", EnvVars: env("AUTO_APPROVE"),
-		Usage: "apply without asking (required when stdin is not a terminal)",
-	})
+	flags := append(runFlagsWith(false), applyFlags()...)
 	return &cli.Command{
 		Name:      "apply",
-		Usage:     "plan, ask for confirmation, then make the changes",
-		ArgsUsage: "PLAYBOOK",
+		Usage:     "plan, ask for confirmation, then make the changes (or apply a saved plan)",
+		ArgsUsage: "PLAYBOOK | PLAN.json",
 		Description: `Shows the plan and asks for confirmation on a terminal, then runs the steps on
 up to --forks hosts at once, steps in order on each host. A failed step stops
-its host; other hosts go on; handlers already notified still run. A recap
-closes the run. Ctrl-C stops cleanly: no new step starts, running commands are
-signalled, and the recap still prints.
+its host and reverts what this run changed on it (--no-rollback keeps it);
+other hosts go on; handlers already notified still run. A recap closes the
+run. Ctrl-C stops cleanly: no new step starts, running commands are
+signalled, nothing is rolled back, and the recap still prints.
 
 Unattended (no terminal on stdin) apply is refused unless --auto-approve is
 given; with --auto-approve the plan is not shown first: each change is printed,
 with its diff, as it is made.
 
+PLAN.json (written by "plan --out") applies a saved plan without asking:
+the playbook, inventory and variables it names are loaded again and must be
+unchanged, and a host that no longer matches the plan is refused (drifted)
+while the others get exactly the planned changes. Sensitive --var values are
+not stored in a plan: give them again.
+
+--batch, --max-fail, --canary and --pause roll the change out in batches;
+--resume REPORT.json skips the hosts an earlier apply completed.
+
 Examples:
    smcfleet apply -i inventory.hcl site.hcl
-   smcfleet apply -i inventory.hcl --auto-approve --forks 20 --json site.hcl > report.json`,
+   smcfleet apply -i inventory.hcl --auto-approve --forks 20 --json site.hcl > report.json
+   smcfleet apply -i inventory.hcl --auto-approve --canary 1 --batch 25% --max-fail 2 --pause 5m site.hcl
+   smcfleet plan -i inventory.hcl --out plan.json site.hcl && smcfleet apply plan.json
+   smcfleet apply -i inventory.hcl --auto-approve --resume report.json site.hcl`,
 		Flags: flags,
 		Action: func(c *cli.Context) error {
 			return runPlanOrApply(c, s, runner.ModeApply)
@@ -155,16 +172,46 @@ func inventoryCommand(s *streams) *cli.Command {
 
 func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 	dp := newDiagPrinter(s.err, useColor(c, s, s.err))
-	autoApprove := mode == runner.ModeApply && c.Bool("auto-approve")
+	var saved *runner.Report
+	if mode == runner.ModeApply && c.NArg() == 1 {
+		var err error
+		if saved, err = readSavedPlan(c.Args().First()); err != nil {
+			return err
+		}
+	}
+	autoApprove := mode == runner.ModeApply && (c.Bool("auto-approve") || saved != nil)
 	interactive := isTerminal(s.in)
 	if mode == runner.ModeApply && !autoApprove && !interactive {
 		return exitWith(exitFailed, "refusing to apply unattended: stdin is not a terminal. Review the plan with \"smcfleet plan\", then run apply with --auto-approve")
 	}
-	l, err := loadAll(c, s, dp)
+	var l *loaded
+	var err error
+	if saved != nil {
+		l, err = loadSavedPlan(c, dp, saved)
+	} else {
+		if c.String("inventory") == "" {
+			return exitWith(exitFailed, "Required flag \"inventory\" not set")
+		}
+		l, err = loadAll(c, s, dp)
+	}
 	if err != nil {
 		return err
 	}
 	dp.print(l.warnings)
+
+	var rollout *runner.Rollout
+	var earlier []*runner.HostResult
+	resumeFrom := ""
+	if mode == runner.ModeApply {
+		if rollout, err = rolloutOptions(c, l); err != nil {
+			return err
+		}
+		if resumeFrom = c.String("resume"); resumeFrom != "" {
+			if earlier, err = resumeHosts(resumeFrom, l); err != nil {
+				return err
+			}
+		}
+	}
 
 	ctx, stop := interruptible(s)
 	defer stop()
@@ -174,11 +221,37 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 		return err
 	}
 	defer closePool()
+	opts.Rollout = rollout
+	if mode == runner.ModeApply {
+		opts.NoRollback = c.Bool("no-rollback")
+	}
+	if len(earlier) > 0 {
+		done := map[string]bool{}
+		for _, h := range earlier {
+			done[h.Name] = true
+		}
+		var rest []runner.Target
+		for _, t := range opts.Targets {
+			if !done[t.Name] {
+				rest = append(rest, t)
+			}
+		}
+		opts.Targets = rest
+		if !c.Bool("json") {
+			var names []string
+			for _, h := range earlier {
+				names = append(names, h.Name)
+			}
+			fmt.Fprintf(s.out, "Resuming %s: skipping %s (completed earlier).\n", resumeFrom, strings.Join(names, ", "))
+		}
+	}
+	targets := opts.Targets
 
 	asJSON := c.Bool("json")
 	color := !asJSON && useColor(c, s, s.out)
 	observe := func(m runner.Mode) *runner.Printer {
 		if asJSON {
+			opts.Observer = nil
 			return nil
 		}
 		var names []string
@@ -192,7 +265,15 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 	}
 
 	var rep *runner.Report
-	if mode == runner.ModePlan || !autoApprove {
+	switch {
+	case saved != nil:
+		// The re-check: a plan made now, compared with the saved one. A
+		// host that differs is refused before any change is made on it.
+		opts.Mode = runner.ModePlan
+		opts.Observer = nil
+		rep = runner.Run(ctx, opts)
+		markDrift(s, rep, saved, asJSON, color)
+	case mode == runner.ModePlan || !autoApprove:
 		opts.Mode = runner.ModePlan
 		p := observe(runner.ModePlan)
 		rep = runner.Run(ctx, opts)
@@ -200,21 +281,54 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 			p.Recap(rep)
 		}
 	}
+	if mode == runner.ModePlan {
+		rep.Inputs = planInputs(c, l)
+	}
 	if mode == runner.ModeApply && (rep == nil || !rep.Interrupted) {
-		proceed, err := confirmApply(s, rep, autoApprove)
-		if err != nil {
-			return err
+		proceed := true
+		if saved == nil {
+			proceed, err = confirmApply(s, rep, autoApprove)
+			if err != nil {
+				return err
+			}
+		} else if rep.Summary.HostsChange == 0 {
+			proceed = false
+			if !asJSON {
+				fmt.Fprintln(s.out, "No host left to apply the plan to.")
+			}
 		}
 		if proceed {
 			opts.Mode = runner.ModeApply
-			opts.Targets = plannedTargets(l.targets, rep)
+			opts.Targets = plannedTargets(targets, rep)
+			if opts.Rollout != nil && rep != nil {
+				for _, h := range rep.Hosts {
+					if runner.CountsAsFailure(h.Status) {
+						opts.Rollout.PriorFailures++
+					}
+				}
+			}
 			p := observe(runner.ModeApply)
 			applied := runner.Run(ctx, opts)
 			rep = mergeReports(rep, applied)
+			if len(earlier) > 0 {
+				rep = withEarlier(rep, earlier, l.targets)
+				earlier = nil
+			}
 			if p != nil {
 				p.Recap(rep)
 			}
 		}
+	}
+	if len(earlier) > 0 && rep != nil {
+		rep = withEarlier(rep, earlier, l.targets)
+	}
+	if rep == nil {
+		// --resume with every host completed and --auto-approve.
+		rep = withEarlier(&runner.Report{FormatVersion: runner.FormatVersion, Kind: mode, Version: version,
+			Playbook: l.pb.Path, Inventory: c.String("inventory")}, earlier, l.targets)
+	}
+	if resumeFrom != "" {
+		rep.Resumed = resumeFrom
 	}
 	if asJSON {
 		if err := runner.WriteJSON(s.out, rep); err != nil {
@@ -301,7 +415,8 @@ func exitFor(rep *runner.Report, detailed bool) error {
 	if rep.Interrupted {
 		return codeOnly(exitInterrupted)
 	}
-	if rep.Summary.Failed > 0 || rep.Summary.Unreachable > 0 {
+	sum := rep.Summary
+	if sum.Failed > 0 || sum.Unreachable > 0 || sum.RolledBack > 0 || sum.Drifted > 0 || sum.NotAttempted > 0 {
 		return codeOnly(exitFailed)
 	}
 	if detailed && rep.Summary.Changed > 0 {
@@ -370,4 +485,400 @@ func runOptions(c *cli.Context, l *loaded) (runner.Options, func(), error) {
 		apis.Close()
 		pool.Close()
 	}, nil
+}
+
+// readSavedPlan reads PATH when it is a saved plan (a .json file, or a
+// file holding a report of kind "plan"); it returns nil for a playbook.
+func readSavedPlan(path string) (*runner.Report, error) {
+	isJSON := strings.HasSuffix(path, ".json")
+	st, err := os.Stat(path)
+	if err != nil || st.IsDir() {
+		if isJSON {
+			return nil, exitWith(exitFailed, "read plan %s: %v", path, err)
+		}
+		return nil, nil
+	}
+	if !isJSON {
+		head := make([]byte, 1)
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, nil
+		}
+		n, _ := io.ReadFull(bufio.NewReader(f), head)
+		f.Close()
+		if n == 0 || head[0] != '{' {
+			return nil, nil
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, exitWith(exitFailed, "read plan %s: %v", path, err)
+	}
+	defer f.Close()
+	rep, err := runner.ReadReport(f)
+	if err != nil {
+		return nil, exitWith(exitFailed, "%s is not a saved plan: %v", path, err)
+	}
+	switch {
+	case rep.Kind == runner.ModeApply:
+		return nil, exitWith(exitFailed, "%s is an apply report, not a plan: continue it with --resume %s, or make a plan with \"smcfleet plan --out\"", path, path)
+	case rep.Kind != runner.ModePlan:
+		return nil, exitWith(exitFailed, "%s is not a saved plan (kind %q)", path, rep.Kind)
+	case rep.Inputs == nil:
+		return nil, exitWith(exitFailed, "%s records no inputs (playbook, inventory, variables): make a new plan with \"smcfleet plan --out\"", path)
+	}
+	return rep, nil
+}
+
+// loadSavedPlan loads what the saved plan was made from (its playbook,
+// inventory, --limit, variable files and non-sensitive --var values; the
+// sensitive ones must be given again) and refuses the whole plan when any
+// of it changed.
+func loadSavedPlan(c *cli.Context, dp *diagPrinter, saved *runner.Report) (*loaded, error) {
+	in := saved.Inputs
+	if c.String("limit") != "" || len(c.StringSlice("var-file")) > 0 {
+		return nil, exitWith(exitFailed, "a saved plan brings its own --limit and --var-file: give only the sensitive --var values it asks for")
+	}
+	set := func(name, value string) error {
+		if err := c.Set(name, value); err != nil {
+			return exitWith(exitFailed, "--%s %s: %v", name, value, err)
+		}
+		return nil
+	}
+	if c.String("inventory") == "" {
+		if err := set("inventory", in.Inventory.Path); err != nil {
+			return nil, err
+		}
+	}
+	if in.Limit != "" {
+		if err := set("limit", in.Limit); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range in.VarFiles {
+		if err := set("var-file", f.Path); err != nil {
+			return nil, err
+		}
+	}
+	given := map[string][]string{}
+	for _, a := range c.StringSlice("var") {
+		name, _, _ := strings.Cut(a, "=")
+		given[strings.TrimSpace(name)] = append(given[strings.TrimSpace(name)], a)
+	}
+	for _, v := range in.Vars {
+		if !v.Sensitive {
+			if v.Value != nil && !slices.Contains(given[v.Name], v.Name+"="+*v.Value) {
+				if err := set("var", v.Name+"="+*v.Value); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		if len(given[v.Name]) == 0 {
+			return nil, exitWith(exitFailed, "variable %q is sensitive and the plan does not store its value: give it again with --var %s=VALUE (it is checked against the plan)", v.Name, v.Name)
+		}
+		ok := false
+		for _, a := range given[v.Name] {
+			ok = ok || runner.SHA256Hex([]byte(a)) == v.SHA256
+		}
+		if !ok {
+			return nil, exitWith(exitFailed, "the plan was made from different variables (--var %s differs): make a new plan", v.Name)
+		}
+	}
+	l, err := loadWith(c, dp, func(kinds runner.Registry) (*playbooks.Playbook, hcl.Diagnostics) {
+		return loadPlaybook(in.Playbook.Path, kinds)
+	})
+	if err != nil {
+		return nil, err
+	}
+	now := planInputs(c, l)
+	refuse := func(what, detail string) error {
+		return exitWith(exitFailed, "the plan was made from a different %s (%s): make a new plan", what, detail)
+	}
+	if now.Playbook.SHA256 != in.Playbook.SHA256 {
+		var changed []string
+		was := map[string]string{}
+		for _, f := range in.PlaybookFiles {
+			was[f.Path] = f.SHA256
+		}
+		for _, f := range now.PlaybookFiles {
+			if was[f.Path] != f.SHA256 {
+				changed = append(changed, f.Path)
+			}
+			delete(was, f.Path)
+		}
+		for p := range was {
+			changed = append(changed, p+" (gone)")
+		}
+		sort.Strings(changed)
+		return nil, refuse("playbook", in.Playbook.Path+": "+strings.Join(changed, ", ")+" changed")
+	}
+	if now.Inventory.SHA256 != in.Inventory.SHA256 {
+		return nil, refuse("inventory", in.Inventory.Path+" changed")
+	}
+	for i, f := range in.VarFiles {
+		if i >= len(now.VarFiles) || now.VarFiles[i].SHA256 != f.SHA256 {
+			return nil, refuse("set of variables", f.Path+" changed")
+		}
+	}
+	var hosts []string
+	for h := range in.HostVars {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		got, ok := now.HostVars[h]
+		if !ok {
+			return nil, refuse("inventory", "host "+h+" is no longer selected")
+		}
+		if got != in.HostVars[h] {
+			return nil, refuse("set of variables", "the values for "+h+" differ")
+		}
+	}
+	for h := range now.HostVars {
+		if _, ok := in.HostVars[h]; !ok {
+			return nil, refuse("inventory", "host "+h+" is not in the plan")
+		}
+	}
+	return l, nil
+}
+
+// planInputs fingerprints what a plan is made from (see runner.PlanInputs).
+func planInputs(c *cli.Context, l *loaded) *runner.PlanInputs {
+	in := &runner.PlanInputs{Limit: c.String("limit"), HostVars: map[string]string{}}
+	in.Playbook.Path = l.pb.Path
+	if _, err := os.Stat(l.pb.Path); err == nil {
+		if abs, err := filepath.Abs(l.pb.Path); err == nil {
+			in.Playbook.Path = abs
+		}
+	}
+	var all strings.Builder
+	for name, f := range l.pb.Files {
+		in.PlaybookFiles = append(in.PlaybookFiles, runner.InputFile{Path: filepath.Base(name), SHA256: runner.SHA256Hex(f.Bytes)})
+	}
+	sort.Slice(in.PlaybookFiles, func(i, j int) bool { return in.PlaybookFiles[i].Path < in.PlaybookFiles[j].Path })
+	for _, f := range in.PlaybookFiles {
+		fmt.Fprintf(&all, "%s %s\n", f.SHA256, f.Path)
+	}
+	in.Playbook.SHA256 = runner.SHA256Hex([]byte(all.String()))
+	in.Inventory = fileInput(c.String("inventory"))
+	for _, f := range c.StringSlice("var-file") {
+		in.VarFiles = append(in.VarFiles, fileInput(f))
+	}
+	sensitive := map[string]bool{}
+	for _, v := range l.pb.Variables {
+		sensitive[v.Name] = v.Sensitive
+	}
+	for _, a := range c.StringSlice("var") {
+		name, value, _ := strings.Cut(a, "=")
+		name = strings.TrimSpace(name)
+		iv := runner.InputVar{Name: name, Sensitive: sensitive[name], SHA256: runner.SHA256Hex([]byte(a))}
+		if !iv.Sensitive {
+			iv.Value = &value
+		}
+		in.Vars = append(in.Vars, iv)
+	}
+	for _, t := range l.targets {
+		in.HostVars[t.Name] = runner.HashVars(t.Vars)
+	}
+	return in
+}
+
+func fileInput(p string) runner.InputFile {
+	f := runner.InputFile{Path: p}
+	if abs, err := filepath.Abs(p); err == nil {
+		f.Path = abs
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		data = []byte("(unreadable: " + err.Error() + ")")
+	}
+	f.SHA256 = runner.SHA256Hex(data)
+	return f
+}
+
+// markDrift compares the re-check with the saved plan: a host that no
+// longer matches is refused (drifted), with what changed in words.
+func markDrift(s *streams, rep, saved *runner.Report, asJSON, color bool) {
+	savedBy := map[string]*runner.HostResult{}
+	for _, h := range saved.Hosts {
+		savedBy[h.Name] = h
+	}
+	for i, h := range rep.Hosts {
+		switch h.Status {
+		case runner.HostFailed, runner.HostUnreachable, runner.HostInterrupted:
+			continue
+		}
+		var drift []string
+		if sh := savedBy[h.Name]; sh == nil {
+			drift = []string{"the host is not in the plan"}
+		} else {
+			drift = runner.Drift(sh, h)
+		}
+		if len(drift) == 0 {
+			continue
+		}
+		steps := make([]*runner.StepResult, 0, len(h.Steps))
+		for _, r := range h.Steps {
+			c := *r
+			c.Status = runner.StepNotRun
+			c.Reason = "the host no longer matches the plan"
+			steps = append(steps, &c)
+		}
+		rep.Hosts[i] = &runner.HostResult{
+			Name: h.Name, Address: h.Address, Status: runner.HostDrifted,
+			Reason: "refused: the host no longer matches the plan: " + strings.Join(drift, "; "),
+			Drift:  drift, Steps: steps, Handlers: []*runner.StepResult{},
+		}
+		if !asJSON {
+			name := h.Name
+			label := "drifted, refused:"
+			if color {
+				name, label = "\x1b[1m"+name+"\x1b[0m", "\x1b[31m"+label+"\x1b[0m"
+			}
+			for _, d := range drift {
+				fmt.Fprintf(s.out, "%s  %s %s\n", name, label, d)
+			}
+		}
+	}
+	rep.Summary = runner.Summarize(rep.Hosts)
+}
+
+// rolloutOptions reads --batch, --max-fail, --canary and --pause, falling
+// back to the playbook block's defaults; nil when none is set.
+func rolloutOptions(c *cli.Context, l *loaded) (*runner.Rollout, error) {
+	d := l.pb.Rollout
+	pick := func(flag, fromPlaybook, attr string) (string, string) {
+		if v := strings.TrimSpace(c.String(flag)); v != "" {
+			return v, "--" + flag + " " + v
+		}
+		return fromPlaybook, "the playbook's " + attr + " " + fromPlaybook
+	}
+	n := len(l.targets)
+	batch, batchName := pick("batch", d.Batch, "batch")
+	maxFail, maxFailName := pick("max-fail", d.MaxFail, "max_fail")
+	canary, canaryName := pick("canary", d.Canary, "canary")
+	pause, havePause := c.Duration("pause"), c.IsSet("pause")
+	if !havePause && d.Pause != "" {
+		p, err := time.ParseDuration(d.Pause)
+		if err != nil {
+			return nil, exitWith(exitFailed, "the playbook's pause %q is not a duration", d.Pause)
+		}
+		pause, havePause = p, true
+	}
+	if batch == "" && maxFail == "" && canary == "" && !havePause {
+		return nil, nil
+	}
+	if pause < 0 {
+		return nil, exitWith(exitFailed, "--pause must not be negative")
+	}
+	r := &runner.Rollout{MaxFail: -1, Pause: pause}
+	// count reads "N" or "N%" (of the n selected hosts).
+	count := func(v, name string, roundUp bool) (int, bool, error) {
+		bad := exitWith(exitFailed, "%s: give a number of hosts or a percentage of them, such as 2 or 25%%", name)
+		num, pct := strings.CutSuffix(v, "%")
+		x, err := strconv.Atoi(num)
+		if err != nil || x < 0 || (pct && x > 100) {
+			return 0, pct, bad
+		}
+		if !pct {
+			return x, false, nil
+		}
+		if roundUp {
+			return max(1, (x*n+99)/100), true, nil
+		}
+		return x * n / 100, true, nil
+	}
+	if batch != "" {
+		size, _, err := count(batch, batchName, true)
+		if err != nil {
+			return nil, err
+		}
+		if size < 1 {
+			return nil, exitWith(exitFailed, "%s: a batch needs at least one host", batchName)
+		}
+		r.Batch = size
+	}
+	if maxFail != "" {
+		allowed, pct, err := count(maxFail, maxFailName, false)
+		if err != nil {
+			return nil, err
+		}
+		r.MaxFail = allowed
+		r.MaxFailText = maxFailName
+		if pct {
+			r.MaxFailText = fmt.Sprintf("%s of %d hosts (%d)", maxFailName, n, allowed)
+		}
+	}
+	if canary != "" {
+		x, err := strconv.Atoi(canary)
+		if err != nil || x < 0 {
+			return nil, exitWith(exitFailed, "%s: give a number of hosts", canaryName)
+		}
+		r.Canary = x
+	}
+	return r, nil
+}
+
+// resumeHosts reads an earlier apply report and returns, as
+// completed_earlier results, the selected hosts it shows as completed.
+func resumeHosts(path string, l *loaded) ([]*runner.HostResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, exitWith(exitFailed, "--resume: %v", err)
+	}
+	defer f.Close()
+	rep, err := runner.ReadReport(f)
+	if err != nil {
+		return nil, exitWith(exitFailed, "--resume %s: not a report: %v", path, err)
+	}
+	if rep.Kind != runner.ModeApply {
+		return nil, exitWith(exitFailed, "--resume %s: this is a %s, not an apply report (write one with apply --out or --json)", path, rep.Kind)
+	}
+	if filepath.Clean(rep.Playbook) != filepath.Clean(l.pb.Path) {
+		return nil, exitWith(exitFailed, "--resume %s: that run applied %s, not %s", path, rep.Playbook, l.pb.Path)
+	}
+	selected := map[string]bool{}
+	for _, t := range l.targets {
+		selected[t.Name] = true
+	}
+	var out []*runner.HostResult
+	for _, h := range rep.Hosts {
+		if !selected[h.Name] {
+			continue
+		}
+		reason := ""
+		switch h.Status {
+		case runner.HostOK, runner.HostChanged:
+			reason = fmt.Sprintf("completed in the run of %s (%s)", path, h.Status)
+		case runner.HostCompletedEarlier:
+			reason = h.Reason
+		default:
+			continue
+		}
+		out = append(out, &runner.HostResult{Name: h.Name, Address: h.Address, Status: runner.HostCompletedEarlier,
+			Reason: reason, Steps: []*runner.StepResult{}, Handlers: []*runner.StepResult{}})
+	}
+	return out, nil
+}
+
+// withEarlier puts the hosts --resume skipped back into the report, in
+// inventory order.
+func withEarlier(rep *runner.Report, earlier []*runner.HostResult, all []runner.Target) *runner.Report {
+	by := map[string]*runner.HostResult{}
+	for _, h := range rep.Hosts {
+		by[h.Name] = h
+	}
+	for _, h := range earlier {
+		by[h.Name] = h
+	}
+	merged := *rep
+	merged.Hosts = nil
+	for _, t := range all {
+		if h := by[t.Name]; h != nil {
+			merged.Hosts = append(merged.Hosts, h)
+		}
+	}
+	merged.Summary = runner.Summarize(merged.Hosts)
+	return &merged
 }

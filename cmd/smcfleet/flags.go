@@ -34,8 +34,14 @@ var noColorFlag = &cli.BoolFlag{
 
 // runFlags are shared by plan and apply.
 func runFlags() []cli.Flag {
+	return runFlagsWith(true)
+}
+
+// runFlagsWith is runFlags with the inventory optional (apply of a saved
+// plan takes it from the plan).
+func runFlagsWith(requireInventory bool) []cli.Flag {
 	return []cli.Flag{
-		inventoryFlag(true),
+		inventoryFlag(requireInventory),
 		limitFlag,
 		&cli.StringSliceFlag{
 			Name: "var", EnvVars: env("VARS"),
@@ -82,4 +88,38 @@ func runFlags() []cli.Flag {
 var resolveFlag = &cli.StringSliceFlag{
 	Name: "resolve", EnvVars: env("RESOLVE"),
 	Usage: "connect HOST:PORT to ADDRESS instead, for steps that connect from the controller: `HOST:PORT:ADDRESS` (repeatable, or comma-separated)",
+}
+
+// applyFlags are apply's own: the rollout, rollback and resume.
+func applyFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{
+			Name: "auto-approve", EnvVars: env("AUTO_APPROVE"),
+			Usage: "apply without asking (required when stdin is not a terminal)",
+		},
+		&cli.StringFlag{
+			Name: "batch", EnvVars: env("BATCH"),
+			Usage: "apply in batches of `N` hosts or N% of the selected hosts, in inventory order; a batch starts when the one before it has finished (playbook block: batch)",
+		},
+		&cli.StringFlag{
+			Name: "max-fail", EnvVars: env("MAX_FAIL"),
+			Usage: "start no further batch once more than `N` hosts (or N% of the selected hosts) failed, were unreachable, rolled back or drifted (playbook block: max_fail)",
+		},
+		&cli.StringFlag{
+			Name: "canary", EnvVars: env("CANARY"),
+			Usage: "apply to the first `N` hosts alone first; any failure among them stops the rollout (playbook block: canary)",
+		},
+		&cli.DurationFlag{
+			Name: "pause", EnvVars: env("PAUSE"),
+			Usage: "wait `DURATION` between batches (Ctrl-C stops the rollout) (playbook block: pause)",
+		},
+		&cli.BoolFlag{
+			Name: "no-rollback", EnvVars: env("NO_ROLLBACK"),
+			Usage: "leave a host whose step failed as it is, instead of reverting this run's changes on it",
+		},
+		&cli.StringFlag{
+			Name: "resume", EnvVars: env("RESUME"), TakesFile: true,
+			Usage: "skip the hosts that the apply report `REPORT.json` (from --out or --json) shows as completed (ok or changed)",
+		},
+	}
 }

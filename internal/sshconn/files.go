@@ -162,6 +162,17 @@ func (c *Client) Glob(ctx context.Context, pattern string) ([]string, error) {
 	return matches, err
 }
 
+// Remove deletes the file at path; a missing file is not an error.
+func (c *Client) Remove(ctx context.Context, p string) error {
+	return c.withSFTP(ctx, "remove "+p, func(sc *sftp.Client) error {
+		err := sc.Remove(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+}
+
 // Open opens path for streaming reads. Cancelling ctx aborts a stalled
 // read by closing the SFTP client (a later call starts a new one).
 func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
