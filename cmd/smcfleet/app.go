@@ -76,6 +76,7 @@ Exit codes: 0 success; 1 a host failed or the input was invalid;
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
+		EnableBashCompletion:      true,
 		Commands: []*cli.Command{
 			validateCommand(s),
 			planCommand(s),
@@ -88,6 +89,8 @@ Exit codes: 0 success; 1 a host failed or the input was invalid;
 			playbooksCommand(s),
 			labCommand(s),
 			demoCommand(s),
+			completionCommand(s),
+			scheduleCommand(s),
 		},
 	}
 }
