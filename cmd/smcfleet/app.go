@@ -69,7 +69,8 @@ SSH, SFTP and the Manager's HTTPS API. "plan" shows exactly what would change
 on which host and changes nothing; "apply" makes the changes.
 
 Exit codes: 0 success; 1 a host failed or the input was invalid;
-2 (only with --detailed-exitcode) success with changes; 130 interrupted.`,
+2 (only with --detailed-exitcode) success with changes; 75 another apply
+holds the run lock; 130 interrupted.`,
 		Reader:                    s.in,
 		Writer:                    s.out,
 		ErrWriter:                 s.err,

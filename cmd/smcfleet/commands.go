@@ -2,7 +2,9 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/smcfleet/smcfleet/internal/atomicfile"
+	"github.com/smcfleet/smcfleet/internal/runlock"
 	"github.com/smcfleet/smcfleet/inventory"
 	"github.com/smcfleet/smcfleet/playbooks"
 	"github.com/smcfleet/smcfleet/runner"
@@ -171,6 +174,18 @@ func inventoryCommand(s *streams) *cli.Command {
 }
 
 func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
+	// --log: everything printed also goes, without colour, to a log file.
+	screen := s.out
+	var logW io.Writer
+	if p := c.String("log"); p != "" {
+		lw, closeLog, err := openRunLog(p)
+		if err != nil {
+			return exitWith(exitFailed, "--log: %v", err)
+		}
+		defer closeLog()
+		logW = lw
+		s = &streams{in: s.in, out: teeWriter(s.out, lw), err: teeWriter(s.err, lw)}
+	}
 	dp := newDiagPrinter(s.err, useColor(c, s, s.err))
 	var saved *runner.Report
 	if mode == runner.ModeApply && c.NArg() == 1 {
@@ -213,6 +228,20 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 		}
 	}
 
+	// The run lock: a second apply (a cron run overtaking a slow one)
+	// exits at once with its own code instead of racing the first.
+	if mode == runner.ModeApply {
+		lk, err := runlock.Acquire(cmp.Or(c.String("lock-file"), runlock.DefaultPath()))
+		var held *runlock.HeldError
+		if errors.As(err, &held) {
+			return exitWith(exitLocked, "%v", err)
+		}
+		if err != nil {
+			return exitWith(exitFailed, "lock: %v", err)
+		}
+		defer lk.Release()
+	}
+
 	ctx, stop := interruptible(s)
 	defer stop()
 
@@ -248,7 +277,8 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 	targets := opts.Targets
 
 	asJSON := c.Bool("json")
-	color := !asJSON && useColor(c, s, s.out)
+	color := !asJSON && useColor(c, s, screen)
+	var prog *progress
 	observe := func(m runner.Mode) *runner.Printer {
 		if asJSON {
 			opts.Observer = nil
@@ -258,10 +288,31 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 		for _, t := range opts.Targets {
 			names = append(names, t.Name)
 		}
-		p := runner.NewPrinter(s.out, m, color, names...)
+		out := s.out
+		// On a terminal, a live bar (hosts done, changed, failed, batch,
+		// ETA) under the lines; without one, plain lines only.
+		if !c.Bool("quiet") && isTerminal(screen) {
+			prog = newProgress(screen, len(opts.Targets))
+			// The log gets the lines, never the bar's frames.
+			out = teeWriter(prog.Writer(), logW)
+		}
+		p := runner.NewPrinter(out, m, color, names...)
 		p.SetQuiet(c.Bool("quiet"))
 		opts.Observer = p
+		if prog != nil {
+			prog.Wrap(p)
+			opts.Observer = prog
+		}
 		return p
+	}
+	recap := func(p *runner.Printer, rep *runner.Report) {
+		if prog != nil {
+			prog.Close()
+			prog = nil
+		}
+		if p != nil {
+			p.Recap(rep)
+		}
 	}
 
 	var rep *runner.Report
@@ -277,9 +328,7 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 		opts.Mode = runner.ModePlan
 		p := observe(runner.ModePlan)
 		rep = runner.Run(ctx, opts)
-		if p != nil {
-			p.Recap(rep)
-		}
+		recap(p, rep)
 	}
 	if mode == runner.ModePlan {
 		rep.Inputs = planInputs(c, l)
@@ -314,9 +363,7 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 				rep = withEarlier(rep, earlier, l.targets)
 				earlier = nil
 			}
-			if p != nil {
-				p.Recap(rep)
-			}
+			recap(p, rep)
 		}
 	}
 	if len(earlier) > 0 && rep != nil {
@@ -333,6 +380,11 @@ func runPlanOrApply(c *cli.Context, s *streams, mode runner.Mode) error {
 	if asJSON {
 		if err := runner.WriteJSON(s.out, rep); err != nil {
 			return err
+		}
+	}
+	if p := c.String("report"); p != "" {
+		if err := writeJSONFile(p, rep); err != nil {
+			return exitWith(exitFailed, "write %s: %v", p, err)
 		}
 	}
 	if out := c.String("out"); out != "" {

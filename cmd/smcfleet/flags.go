@@ -13,7 +13,7 @@ func env(name string) []string { return []string{"SMCFLEET_" + name} }
 func inventoryFlag(required bool) *cli.StringFlag {
 	return &cli.StringFlag{
 		Name: "inventory", Aliases: []string{"i"}, EnvVars: env("INVENTORY"),
-		Usage: "inventory `FILE` (HCL)", Required: required, TakesFile: true,
+		Usage: "inventory `FILE` (HCL, or an Ansible INI inventory)", Required: required, TakesFile: true,
 	}
 }
 
@@ -77,6 +77,14 @@ func runFlagsWith(requireInventory bool) []cli.Flag {
 			Usage: "time limit to connect and authenticate to a host (inventory connect_timeout wins)",
 		},
 		resolveFlag,
+		&cli.StringFlag{
+			Name: "report", EnvVars: env("REPORT"), TakesFile: true,
+			Usage: "write the JSON report (the --json document) to `FILE`, atomically",
+		},
+		&cli.StringFlag{
+			Name: "log", EnvVars: env("LOG"), TakesFile: true,
+			Usage: "also append everything printed, without colour, to `FILE`",
+		},
 		&cli.BoolFlag{
 			Name: "quiet", Aliases: []string{"q"}, EnvVars: env("QUIET"),
 			Usage: "print only changes, warnings and failures (a run with nothing to report prints nothing)",
@@ -116,6 +124,10 @@ func applyFlags() []cli.Flag {
 		&cli.BoolFlag{
 			Name: "no-rollback", EnvVars: env("NO_ROLLBACK"),
 			Usage: "leave a host whose step failed as it is, instead of reverting this run's changes on it",
+		},
+		&cli.StringFlag{
+			Name: "lock-file", EnvVars: env("LOCK_FILE"), TakesFile: true,
+			Usage: "the run lock: a second apply while one holds it exits at once with code 75 (default ~/.cache/smcfleet/run.lock, as root /run/lock/smcfleet.lock)",
 		},
 		&cli.StringFlag{
 			Name: "resume", EnvVars: env("RESUME"), TakesFile: true,

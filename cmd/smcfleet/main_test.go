@@ -44,6 +44,8 @@ func TestScripts(t *testing.T) {
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("HOME", e.WorkDir)
 			e.Setenv("SSH_AUTH_SOCK", "")
+			// Scripts run in parallel: each its own run lock.
+			e.Setenv("SMCFLEET_LOCK_FILE", e.WorkDir+"/run.lock")
 			e.Values["fleet"] = map[string]*sshtest.Server{}
 			return nil
 		},

@@ -202,3 +202,33 @@ func shortDuration(d time.Duration) string {
 		return fmt.Sprintf("%ds", s)
 	}
 }
+
+// BatchStarted implements runner.RolloutObserver: the bar shows the batch,
+// and the printer its line.
+func (pr *progress) BatchStarted(n, total int, hosts []string) {
+	pr.SetBatch(n, total)
+	if ro, ok := pr.inner.(runner.RolloutObserver); ok {
+		ro.BatchStarted(n, total, hosts)
+	}
+}
+
+// Pausing implements runner.RolloutObserver.
+func (pr *progress) Pausing(d time.Duration, next, total int) {
+	if ro, ok := pr.inner.(runner.RolloutObserver); ok {
+		ro.Pausing(d, next, total)
+	}
+}
+
+// RolloutStopped implements runner.RolloutObserver.
+func (pr *progress) RolloutStopped(reason string, notAttempted []string) {
+	if ro, ok := pr.inner.(runner.RolloutObserver); ok {
+		ro.RolloutStopped(reason, notAttempted)
+	}
+}
+
+// RolledBack implements runner.RollbackObserver.
+func (pr *progress) RolledBack(host string, rb *runner.Rollback) {
+	if ro, ok := pr.inner.(runner.RollbackObserver); ok {
+		ro.RolledBack(host, rb)
+	}
+}

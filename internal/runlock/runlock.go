@@ -110,7 +110,9 @@ func DefaultPath() string {
 	if err != nil {
 		home = ""
 	}
-	return defaultPath(os.Geteuid(), os.Getenv("XDG_RUNTIME_DIR"), home)
+	// Not $XDG_RUNTIME_DIR: cron has none, and an interactive run and a
+	// cron run of the same user must take the same lock.
+	return defaultPath(os.Geteuid(), "", home)
 }
 
 func defaultPath(euid int, xdgRuntime, home string) string {
