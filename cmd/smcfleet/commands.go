@@ -33,9 +33,10 @@ func useColor(c *cli.Context, s *streams, w any) bool {
 
 func validateCommand(s *streams) *cli.Command {
 	return &cli.Command{
-		Name:      "validate",
-		Usage:     "check a playbook (and, with -i, every host's variables) without connecting anywhere",
-		ArgsUsage: "PLAYBOOK",
+		Name:         "validate",
+		BashComplete: completePlaybooks,
+		Usage:        "check a playbook (and, with -i, every host's variables) without connecting anywhere",
+		ArgsUsage:    "PLAYBOOK",
 		Description: `Parses and type-checks PLAYBOOK (a .hcl file or a directory of them). With an
 inventory it also selects the hosts and resolves every variable for each of
 them, so a missing or invalid value is reported now. Every problem is shown
@@ -83,9 +84,10 @@ Examples:
 
 func planCommand(s *streams) *cli.Command {
 	return &cli.Command{
-		Name:      "plan",
-		Usage:     "show what apply would change on each host, changing nothing",
-		ArgsUsage: "PLAYBOOK",
+		Name:         "plan",
+		BashComplete: completePlaybooks,
+		Usage:        "show what apply would change on each host, changing nothing",
+		ArgsUsage:    "PLAYBOOK",
 		Description: `Connects to each selected host (one SSH connection each), runs only the
 read-only checks of every step, and prints per host what would change:
 "+" create, "~" update (with a diff), ">" a command that would run,
@@ -106,9 +108,10 @@ Examples:
 func applyCommand(s *streams) *cli.Command {
 	flags := append(runFlagsWith(false), applyFlags()...)
 	return &cli.Command{
-		Name:      "apply",
-		Usage:     "plan, ask for confirmation, then make the changes (or apply a saved plan)",
-		ArgsUsage: "PLAYBOOK | PLAN.json",
+		Name:         "apply",
+		BashComplete: completePlaybooks,
+		Usage:        "plan, ask for confirmation, then make the changes (or apply a saved plan)",
+		ArgsUsage:    "PLAYBOOK | PLAN.json",
 		Description: `Shows the plan and asks for confirmation on a terminal, then runs the steps on
 up to --forks hosts at once, steps in order on each host. A failed step stops
 its host and reverts what this run changed on it (--no-rollback keeps it);
