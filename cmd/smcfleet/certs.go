@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -85,49 +84,25 @@ func certsPlaybook(what, endpoint, starttls, via string) (string, error) {
 }
 
 func runCerts(c *cli.Context, s *streams, what string) error {
-	dp := newDiagPrinter(s.err, useColor(c, s, s.err))
 	src, err := certsPlaybook(what, c.String("endpoint"), c.String("starttls"), c.String("via"))
 	if err != nil {
 		return exitWith(exitFailed, "%v", err)
 	}
 	name := "certs-" + what + ".hcl"
-	l, err := loadWith(c, dp, func(kinds runner.Registry) (*playbooks.Playbook, hcl.Diagnostics) {
+	rep, err := readOnlyRun(c, s, func(kinds runner.Registry) (*playbooks.Playbook, hcl.Diagnostics) {
 		return playbooks.LoadFS(fstest.MapFS{name: {Data: []byte(src)}}, name, playbooks.Options{Kinds: kinds.Schemas()})
 	})
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptible(s)
-	defer stop()
-	opts, closePool, err := runOptions(c, l)
-	if err != nil {
-		return err
-	}
-	defer closePool()
-	// A plan runs only the read-only check, which is all that is needed:
-	// nothing is written on any host.
-	opts.Mode = runner.ModePlan
-	rep := runner.Run(ctx, opts)
-
 	view := certsView(rep, c.String("endpoint"), what)
-	if c.Bool("json") {
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(view); err != nil {
-			return err
+	return showView(c, s, rep, view, func() {
+		if what == "fetch" {
+			writeChains(s.out, view)
+		} else {
+			writeProbes(s.out, view)
 		}
-	} else if what == "fetch" {
-		writeChains(s.out, view)
-	} else {
-		writeProbes(s.out, view)
-	}
-	if rep.Interrupted {
-		return codeOnly(exitInterrupted)
-	}
-	if rep.Summary.Failed > 0 || rep.Summary.Unreachable > 0 {
-		return codeOnly(exitFailed)
-	}
-	return nil
+	})
 }
 
 // CertsView is the JSON document of "certs fetch" and "certs probe".

@@ -68,42 +68,14 @@ func runDiagnose(c *cli.Context, s *streams) error {
 			return exitWith(exitFailed, "--since: %v", err)
 		}
 	}
-	dp := newDiagPrinter(s.err, useColor(c, s, s.err))
-	l, err := loadWith(c, dp, func(kinds runner.Registry) (*playbooks.Playbook, hcl.Diagnostics) {
+	rep, err := readOnlyRun(c, s, func(kinds runner.Registry) (*playbooks.Playbook, hcl.Diagnostics) {
 		return playbooks.LoadFS(playbooks.Bundled, diagnosePlaybook, playbooks.Options{Kinds: kinds.Schemas()})
 	})
 	if err != nil {
 		return err
 	}
-	ctx, stop := interruptible(s)
-	defer stop()
-	opts, closePool, err := runOptions(c, l)
-	if err != nil {
-		return err
-	}
-	defer closePool()
-	// log_scan is read-only and its outputs are final after the check: a
-	// plan is the whole run.
-	opts.Mode = runner.ModePlan
-	rep := runner.Run(ctx, opts)
-
 	view := diagnoseView(rep, since)
-	if c.Bool("json") {
-		enc := json.NewEncoder(s.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(view); err != nil {
-			return err
-		}
-	} else {
-		writeDiagnosis(s.out, view)
-	}
-	if rep.Interrupted {
-		return codeOnly(exitInterrupted)
-	}
-	if rep.Summary.Failed > 0 || rep.Summary.Unreachable > 0 {
-		return codeOnly(exitFailed)
-	}
-	return nil
+	return showView(c, s, rep, view, func() { writeDiagnosis(s.out, view) })
 }
 
 // DiagnoseView is the JSON document of "diagnose".
