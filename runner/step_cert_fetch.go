@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -462,7 +463,7 @@ func remoteSHA256(ctx context.Context, env *Env, paths []string) (map[string]str
 		return nil, fmt.Errorf("checksum %s: %w", path.Dir(paths[0]), err)
 	}
 	if res.ExitCode == 127 {
-		// No sha256sum: read the files over SFTP instead.
+		// No sha256sum: hash the files as they stream over SFTP.
 		for _, p := range paths {
 			st, err := env.Conn.Stat(ctx, p)
 			if err != nil {
@@ -471,12 +472,17 @@ func remoteSHA256(ctx context.Context, env *Env, paths []string) (map[string]str
 			if !st.Exists {
 				continue
 			}
-			data, err := env.Conn.ReadFile(ctx, p, maxManagedFile)
+			r, err := env.Conn.Open(ctx, p)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("open %s: %w", p, err)
 			}
-			sum := sha256.Sum256(data)
-			out[p] = hex.EncodeToString(sum[:])
+			h := sha256.New()
+			_, err = io.Copy(h, r)
+			r.Close()
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", p, err)
+			}
+			out[p] = hex.EncodeToString(h.Sum(nil))
 		}
 		return out, nil
 	}

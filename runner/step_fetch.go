@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -217,52 +215,21 @@ func fetchOutputs(items []*fetchItem, changed bool) cty.Value {
 	})
 }
 
-// remoteSums learns the SHA-256 of every file in one command; where
-// sha256sum is missing it hashes the files as it streams them over SFTP.
+// remoteSums learns the SHA-256 of every file (one command, see
+// remoteSHA256); a file that vanished since it was listed is an error.
 func remoteSums(ctx context.Context, env *Env, items []*fetchItem) error {
-	if len(items) == 0 {
-		return nil
+	paths := make([]string, len(items))
+	for i, it := range items {
+		paths[i] = it.remote
 	}
-	var b strings.Builder
-	b.WriteString("sha256sum --")
-	for _, it := range items {
-		b.WriteString(" " + shellQuote(it.remote))
-	}
-	res, err := env.Conn.Run(ctx, b.String(), nil)
+	sums, err := remoteSHA256(ctx, env, paths)
 	if err != nil {
-		return fmt.Errorf("checksum remote files: %w", err)
-	}
-	if res.ExitCode == 0 {
-		sums := map[string]string{}
-		sc := bufio.NewScanner(bytes.NewReader(res.Stdout))
-		for sc.Scan() {
-			sum, name, ok := strings.Cut(sc.Text(), "  ")
-			if ok && len(sum) == 64 {
-				sums[name] = sum
-			}
-		}
-		for _, it := range items {
-			if it.sum = sums[it.remote]; it.sum == "" {
-				return fmt.Errorf("sha256sum printed no checksum for %s", it.remote)
-			}
-		}
-		return nil
-	}
-	if res.ExitCode != 127 {
-		return fmt.Errorf("sha256sum exited with status %d: %s", res.ExitCode, lastLines(string(res.Stderr), 3))
+		return err
 	}
 	for _, it := range items {
-		r, err := env.Conn.Open(ctx, it.remote)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", it.remote, err)
+		if it.sum = sums[it.remote]; it.sum == "" {
+			return fmt.Errorf("%s could not be read for its checksum", it.remote)
 		}
-		h := sha256.New()
-		_, err = io.Copy(h, r)
-		r.Close()
-		if err != nil {
-			return fmt.Errorf("read %s: %w", it.remote, err)
-		}
-		it.sum = hex.EncodeToString(h.Sum(nil))
 	}
 	return nil
 }
