@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -76,6 +77,11 @@ func commandWords(cmds []*cli.Command) string {
 // completePlaybooks prints the bundled playbook names, one a line; it is
 // also a cli.BashCompleteFunc for a command whose argument is a PLAYBOOK.
 func completePlaybooks(c *cli.Context) {
+	// A word starting with "-" is a flag: complete it as urfave/cli does.
+	if args := os.Args; len(args) >= 2 && strings.HasPrefix(args[len(args)-2], "-") {
+		cli.DefaultCompleteWithFlags(c.Command)(c)
+		return
+	}
 	for _, n := range playbooks.BundledNames() {
 		fmt.Fprintln(c.App.Writer, n)
 	}
