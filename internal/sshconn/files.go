@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"slices"
 	"time"
 
@@ -320,8 +321,29 @@ func (c *Client) WriteFile(ctx context.Context, p string, data []byte, opt remot
 			}
 			return fmt.Errorf("rename temp file over target: %w", err)
 		}
+		removeLeftovers(sc, p)
 		return nil
 	})
+}
+
+// removeLeftovers deletes temp files that an earlier write of p left behind
+// when its connection dropped mid-transfer (the original was never
+// touched). Best effort: the write itself has succeeded.
+func removeLeftovers(sc *sftp.Client, p string) {
+	dir, base := path.Split(p)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := sc.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := "." + base + ".smcfleet-"
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, prefix) && strings.HasSuffix(n, ".tmp") && e.Mode().IsRegular() {
+			sc.Remove(path.Join(dir, n))
+		}
+	}
 }
 
 // applyOwner gives tmp the requested owner, or the replaced file's owner.
