@@ -11,8 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pkg/sftp"
