@@ -100,6 +100,11 @@ Example:
 		}, {
 			Name:  "stats",
 			Usage: "print the per-host counters of a running lab as JSON (connections, sessions, commands, SFTP requests, API requests)",
+			Description: `What bench/fleet.sh reads before and after a run to count connections and
+round trips per host.
+
+Example:
+   smcfleet lab stats --dir ./lab`,
 			Flags: []cli.Flag{labDirFlag()},
 			Action: func(c *cli.Context) error {
 				ctl, err := lab.DialControl(c.String("dir"))
@@ -118,6 +123,13 @@ Example:
 			Name:      "ses",
 			Usage:     "switch the simulated SES's legacy-DHE mode: legacy-dhe on|off",
 			ArgsUsage: "legacy-dhe on|off",
+			Description: `In legacy-DHE mode the simulated SES offers a 1024-bit DHE group to clients
+that prefer DHE, as AWS did: the Managers' default cipher list then fails
+with "dh key too small" (see the dh-cipher-fix playbook).
+
+Examples:
+   smcfleet lab ses --dir ./lab legacy-dhe on
+   smcfleet certs probe -i ./lab/inventory.hcl --endpoint email-smtp.us-east-1.amazonaws.com:587`,
 			Flags:     []cli.Flag{labDirFlag()},
 			Action: func(c *cli.Context) error {
 				if c.Args().Get(0) != "legacy-dhe" || (c.Args().Get(1) != "on" && c.Args().Get(1) != "off") {
