@@ -130,7 +130,7 @@ with "dh key too small" (see the dh-cipher-fix playbook).
 Examples:
    smcfleet lab ses --dir ./lab legacy-dhe on
    smcfleet certs probe -i ./lab/inventory.hcl --endpoint email-smtp.us-east-1.amazonaws.com:587`,
-			Flags:     []cli.Flag{labDirFlag()},
+			Flags: []cli.Flag{labDirFlag()},
 			Action: func(c *cli.Context) error {
 				if c.Args().Get(0) != "legacy-dhe" || (c.Args().Get(1) != "on" && c.Args().Get(1) != "off") {
 					return exitWith(exitFailed, "usage: smcfleet lab ses --dir DIR legacy-dhe on|off")
