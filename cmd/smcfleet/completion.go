@@ -38,12 +38,16 @@ Examples:
    source <(smcfleet completion zsh)                      # zsh, in ~/.zshrc (after compinit)
    smcfleet completion zsh > "${fpath[1]}/_smcfleet"      # zsh, from fpath`,
 		Subcommands: []*cli.Command{{
-			Name:   "bash",
-			Usage:  "print the bash completion script",
+			Name:  "bash",
+			Usage: "print the bash completion script",
+			Description: `Example:
+   source <(smcfleet completion bash)     # in ~/.bashrc`,
 			Action: script(bashCompletion),
 		}, {
-			Name:   "zsh",
-			Usage:  "print the zsh completion script",
+			Name:  "zsh",
+			Usage: "print the zsh completion script",
+			Description: `Example:
+   smcfleet completion zsh > "${fpath[1]}/_smcfleet"`,
 			Action: script(zshCompletion),
 		}, {
 			// Used by the scripts: the bundled playbook names, one a line.
