@@ -210,7 +210,7 @@ func (c *sshConfigFile) entry(alias string) (sshEntry, error) {
 	if v := get("Port"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 65535 {
-			errs = append(errs, fmt.Errorf("Port %q is not a port number", v))
+			errs = append(errs, fmt.Errorf("the Port setting %q is not a port number", v))
 		} else {
 			e.port = n
 		}
@@ -218,7 +218,7 @@ func (c *sshConfigFile) entry(alias string) (sshEntry, error) {
 	if v := get("User"); v != "" {
 		u, err := expandTokens(v, map[byte]string{'u': c.localUser, '%': "%"})
 		if err != nil || strings.ContainsAny(u, "@: \t") {
-			errs = append(errs, fmt.Errorf("User %q is not a user name", v))
+			errs = append(errs, fmt.Errorf("the User setting %q is not a user name", v))
 		} else {
 			e.user = u
 		}

@@ -144,7 +144,7 @@ func (m *Manager) Restart(name string) error {
 	defer m.mu.Unlock()
 	c, ok := m.containers[name]
 	if !ok {
-		return fmt.Errorf("Error response from daemon: No such container: %s", name)
+		return noSuchContainer(name)
 	}
 	c.Running = true
 	c.StartedAt = m.now()
@@ -220,7 +220,7 @@ func (m *Manager) setRunning(name string, running bool) error {
 	defer m.mu.Unlock()
 	c, ok := m.containers[name]
 	if !ok {
-		return fmt.Errorf("Error response from daemon: No such container: %s", name)
+		return noSuchContainer(name)
 	}
 	if running && !c.Running {
 		c.StartedAt = m.now()
@@ -303,4 +303,12 @@ func humanDuration(d time.Duration) string {
 		return fmt.Sprintf("%d hours", int(d.Hours()))
 	}
 	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// noSuchContainer is a container name the Manager does not run; Docker
+// prints it as the daemon's error.
+type noSuchContainer string
+
+func (e noSuchContainer) Error() string {
+	return "Error response from daemon: No such container: " + string(e)
 }

@@ -72,7 +72,8 @@ func Acquire(path string) (*Lock, error) {
 		return nil, &HeldError{Path: path, Holder: strings.TrimSpace(string(b[:n]))}
 	}
 	rec := fmt.Sprintf("pid=%d started=%s cmd=%s\n", os.Getpid(), time.Now().Format(time.RFC3339), CommandLine(os.Args))
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt([]byte(rec), 0)
 	}
 	if err != nil {
