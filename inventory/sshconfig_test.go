@@ -274,7 +274,7 @@ func TestSSHConfigErrors(t *testing.T) {
 	// Bad values are errors at the host.
 	opts, _ = sshTest(t, "Host bad\n  Port http\n  HostName -x\n")
 	inv, diags = parseWith(t, `host "h" { address = "bad" }`, opts)
-	if !diags.HasErrors() || !strings.Contains(renderDiags(inv, diags), `Port "http"`) || !strings.Contains(renderDiags(inv, diags), `HostName "-x"`) {
+	if !diags.HasErrors() || !strings.Contains(renderDiags(inv, diags), `Port setting "http"`) || !strings.Contains(renderDiags(inv, diags), `HostName "-x"`) {
 		t.Errorf("bad values: got\n%s", renderDiags(inv, diags))
 	}
 	_ = home
