@@ -36,7 +36,8 @@ type Target struct {
 	// Vars are the playbook variables resolved for this host.
 	Vars map[string]cty.Value
 	// Secrets are strings to redact from everything this host prints
-	// (passwords from the inventory, sensitive values).
+	// (the inventory's passwords); the sensitive values in Vars and
+	// Info.Vars are found by the runner itself.
 	Secrets []string
 	// Data is for the Connector (the inventory host, say).
 	Data any

@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/urfave/cli/v2"
 
-	"github.com/smcfleet/smcfleet/internal/lang"
 	"github.com/smcfleet/smcfleet/inventory"
 	"github.com/smcfleet/smcfleet/playbooks"
 	"github.com/smcfleet/smcfleet/runner"
@@ -118,18 +117,12 @@ func loadWith(c *cli.Context, dp *diagPrinter, load func(runner.Registry) (*play
 			// Asserts run even when a variable is missing or invalid (it is
 			// then unknown), so that every problem shows at once.
 			hostDiags = append(hostDiags, pb.CheckAsserts(info, pb.WithUnknowns(vals))...)
-			secrets := h.Secrets()
-			for _, v := range vals {
-				secrets = append(secrets, lang.SecretStrings(v)...)
-			}
 			l.targets = append(l.targets, runner.Target{
 				Name:    h.Name,
 				Address: fmt.Sprintf("%s:%d", h.Address, h.Port),
-				Info: playbooks.HostInfo{
-					Name: h.Name, Address: h.Address, Groups: h.Groups, Vars: h.Vars,
-				},
+				Info:    info,
 				Vars:    vals,
-				Secrets: secrets,
+				Secrets: h.Secrets(),
 				Data:    h,
 			})
 		}
